@@ -1,0 +1,612 @@
+"""The DARTS cell search space and its genotypes, as plain data.
+
+A network is a stack of `num_cells` cells; the cells at one third and two thirds
+of the depth halve the resolution ("reduce" cells), the others keep it ("normal"
+cells). All cells of one type share an architecture. A cell has `num_nodes`
+intermediate nodes; node `n` picks two (operation, input) pairs among the two
+cell inputs (indices 0 and 1) and the earlier nodes (index `k + 2` is node `k`),
+and the cell outputs the concatenation of its intermediate nodes.
+
+Each pair is one categorical choice among `num_inputs(n) * num_operations`
+options, numbered by `choice_index` as `input_index * P + operation_index`.
+"""
+
+import ast
+import collections
+import collections.abc
+import json
+import numbers
+
+from keras_parsec.errors import invalid_argument, invalid_type
+
+OPERATIONS = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+CELL_TYPES = ("normal", "reduce")
+
+_NUM_CELL_INPUTS = 2
+_CONFIG_KEYS = ("num_cells", "filters", "num_nodes", "operations", "stem_multiplier")
+_GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+# What `ast.literal_eval` raises on text that is not a plain literal.
+_LITERAL_ERRORS = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_sequence(value):
+    return isinstance(value, collections.abc.Sequence) and not isinstance(
+        value, (str, bytes)
+    )
+
+
+def _check_positive_int(name, value, example):
+    if not _is_int(value):
+        raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}={example}")
+    if value < 1:
+        raise invalid_argument(
+            name,
+            "a positive integer",
+            value,
+            f"pass {name} >= 1, e.g. {name}={example}",
+        )
+    return int(value)
+
+
+def _check_index(name, value, stop, what):
+    if not _is_int(value):
+        raise invalid_type(name, "an int", value, f"pass an int in [0, {stop})")
+    if not 0 <= value < stop:
+        raise invalid_argument(
+            name,
+            f"{what} in [0, {stop})",
+            value,
+            f"pass {name} between 0 and {stop - 1}",
+        )
+    return int(value)
+
+
+def _check_operations(operations):
+    fix = f"pass a list or tuple of distinct names from {OPERATIONS}"
+    if not _is_sequence(operations):
+        raise invalid_type(
+            "operations", "a list or tuple of operation names", operations, fix
+        )
+    if not operations:
+        raise invalid_argument(
+            "operations", "a non-empty sequence of operation names", operations, fix
+        )
+    for i, operation in enumerate(operations):
+        if not isinstance(operation, str):
+            raise invalid_type(f"operations[{i}]", "a str", operation, fix)
+        if operation not in OPERATIONS:
+            raise invalid_argument(
+                f"operations[{i}]",
+                f"one of {', '.join(OPERATIONS)}",
+                operation,
+                f"replace {operation!r} by one of the names above",
+            )
+    for operation in operations:
+        if operations.count(operation) > 1:
+            raise invalid_argument(
+                "operations",
+                "distinct operation names",
+                operations,
+                f"list {operation!r} only once",
+            )
+    return tuple(operations)
+
+
+class SearchSpace:
+    """The DARTS cell search space: network shape and candidate operations.
+
+    Args:
+        num_cells: number of stacked cells (DARTS searches with 8).
+        filters: channels of the first cells; reduce cells double it.
+        num_nodes: intermediate nodes per cell (DARTS: 4).
+        operations: candidate operation names, a subset of `OPERATIONS`; the
+            order given fixes the operation part of every choice index.
+        stem_multiplier: the stem convolution outputs `stem_multiplier * filters`
+            channels (DARTS: 3).
+
+    Raises:
+        InvalidTypeError, InvalidArgumentError: for an unusable argument.
+
+    Example:
+
+    ```python
+    space = SearchSpace(num_cells=8)
+    space.reduction_indices  # (2, 5)
+    space.choice(space.choice_index("sep_conv_3x3", 1))  # ("sep_conv_3x3", 1)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_cells: int = 8,
+        filters: int = 16,
+        num_nodes: int = 4,
+        operations=OPERATIONS,
+        stem_multiplier: int = 3,
+    ):
+        self._num_cells = _check_positive_int("num_cells", num_cells, 8)
+        self._filters = _check_positive_int("filters", filters, 16)
+        self._num_nodes = _check_positive_int("num_nodes", num_nodes, 4)
+        self._operations = _check_operations(operations)
+        self._stem_multiplier = _check_positive_int(
+            "stem_multiplier", stem_multiplier, 3
+        )
+
+    # Read-only, so that equal spaces keep equal hashes.
+    num_cells = property(lambda self: self._num_cells, doc="Number of cells.")
+    filters = property(lambda self: self._filters, doc="Channels of the first cells.")
+    num_nodes = property(
+        lambda self: self._num_nodes, doc="Intermediate nodes per cell."
+    )
+    operations = property(
+        lambda self: self._operations, doc="Candidate operation names."
+    )
+    stem_multiplier = property(
+        lambda self: self._stem_multiplier, doc="Stem width factor."
+    )
+
+    @property
+    def num_operations(self) -> int:
+        """Number of candidate operations, P."""
+        return len(self._operations)
+
+    @property
+    def reduction_indices(self) -> tuple:
+        """Indices of the reduce cells, at 1/3 and 2/3 of the depth (DARTS rule)."""
+        n = self._num_cells
+        return tuple(sorted({n // 3, 2 * n // 3}))
+
+    def is_reduction(self, cell_index: int) -> bool:
+        """Returns whether cell `cell_index` (in [0, num_cells)) is a reduce cell."""
+        cell_index = _check_index(
+            "cell_index", cell_index, self._num_cells, "a cell index"
+        )
+        return cell_index in self.reduction_indices
+
+    def num_inputs(self, node: int) -> int:
+        """Returns the number of inputs of `node`: 2 cell inputs + `node` nodes."""
+        node = _check_index("node", node, self._num_nodes, "an intermediate node index")
+        return node + _NUM_CELL_INPUTS
+
+    def num_choices(self, node: int) -> int:
+        """Returns the number of (operation, input) options of one pair of `node`."""
+        return self.num_inputs(node) * self.num_operations
+
+    @property
+    def max_choices(self) -> int:
+        """Number of options of the last node, the largest of any node."""
+        return (self._num_nodes + 1) * self.num_operations
+
+    def choice_index(self, operation: str, input_index: int) -> int:
+        """Returns the flat index `input_index * P + operations.index(operation)`.
+
+        Args:
+            operation: an operation name of this space.
+            input_index: 0 and 1 for the cell inputs, `k + 2` for node `k`.
+
+        Returns:
+            An int in [0, max_choices).
+        """
+        if not isinstance(operation, str):
+            raise invalid_type(
+                "operation", "a str", operation, f"pass one of {self._operations}"
+            )
+        if operation not in self._operations:
+            raise invalid_argument(
+                "operation",
+                f"an operation of this space, one of {', '.join(self._operations)}",
+                operation,
+                "pick a name from space.operations",
+            )
+        input_index = _check_index(
+            "input_index", input_index, self._num_nodes + 1, "an input index"
+        )
+        return input_index * self.num_operations + self._operations.index(operation)
+
+    def choice(self, index: int) -> tuple:
+        """Returns the `(operation, input_index)` pair of flat index `index`."""
+        index = _check_index("index", index, self.max_choices, "a choice index")
+        input_index, operation_index = divmod(index, self.num_operations)
+        return self._operations[operation_index], input_index
+
+    @property
+    def concat(self) -> tuple:
+        """Node indices concatenated into the cell output: all intermediate nodes."""
+        return tuple(range(_NUM_CELL_INPUTS, self._num_nodes + _NUM_CELL_INPUTS))
+
+    def num_architectures(self) -> int:
+        """Returns the number of distinct genotypes (normal and reduce cell).
+
+        Pairs are ordered, as in a `Genotype`: every node has two slots, each
+        with `num_choices(node)` options, in each of the two cell types.
+        """
+        per_cell = 1
+        for node in range(self._num_nodes):
+            per_cell *= self.num_choices(node) ** 2
+        return per_cell ** len(CELL_TYPES)
+
+    def get_config(self) -> dict:
+        """Returns the constructor arguments as a JSON-safe dict."""
+        return {
+            "num_cells": self._num_cells,
+            "filters": self._filters,
+            "num_nodes": self._num_nodes,
+            "operations": list(self._operations),
+            "stem_multiplier": self._stem_multiplier,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SearchSpace":
+        """Builds a space from the output of `get_config`."""
+        if not isinstance(config, collections.abc.Mapping):
+            raise invalid_type("config", "a dict", config, "pass space.get_config()")
+        unknown = sorted(set(config) - set(_CONFIG_KEYS))
+        if unknown:
+            raise invalid_argument(
+                "config",
+                "only SearchSpace constructor arguments as keys",
+                config,
+                f"remove the keys {unknown}",
+            )
+        return cls(**config)
+
+    def __eq__(self, other):
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return self.get_config() == other.get_config()
+
+    def __hash__(self):
+        config = self.get_config()
+        config["operations"] = self._operations
+        return hash(tuple(config.items()))
+
+    def __repr__(self):
+        config = self.get_config()
+        config["operations"] = self._operations
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"SearchSpace({args})"
+
+
+def _normalise_cell(field, cell):
+    """Checks one cell's pairs and returns them as a tuple of (str, int) tuples."""
+    example = "e.g. [('sep_conv_3x3', 0), ('skip_connect', 1), ...]"
+    if not _is_sequence(cell):
+        raise invalid_type(
+            field, "a list of (operation, input_index) pairs", cell, f"pass {example}"
+        )
+    if not cell:
+        raise invalid_argument(
+            field,
+            "at least one intermediate node, i.e. two (operation, input_index) pairs",
+            cell,
+            f"pass two pairs per intermediate node, {example}",
+        )
+    if len(cell) % 2:
+        raise invalid_argument(
+            f"len({field})",
+            "an even number of (operation, input_index) pairs, two per "
+            "intermediate node",
+            len(cell),
+            "give every intermediate node exactly two pairs",
+        )
+    pairs = []
+    for i, pair in enumerate(cell):
+        name = f"{field}[{i}]"
+        if not _is_sequence(pair) or len(pair) != 2:
+            raise invalid_type(
+                name, "an (operation, input_index) pair", pair, f"pass {example}"
+            )
+        operation, input_index = pair
+        if not isinstance(operation, str) or not _is_int(input_index):
+            raise invalid_type(
+                name, "a (str, int) pair", pair, "write the pair as ('sep_conv_3x3', 0)"
+            )
+        if operation not in OPERATIONS:
+            fix = "use one of the DARTS operations above"
+            if operation == "none":
+                fix += " ('none' is not a choice: every node takes exactly two inputs)"
+            raise invalid_argument(
+                name, f"an operation name, one of {', '.join(OPERATIONS)}", pair, fix
+            )
+        node = i // 2
+        stop = node + _NUM_CELL_INPUTS
+        if not 0 <= input_index < stop:
+            raise invalid_argument(
+                name,
+                f"an input index in [0, {stop}) for intermediate node {node} "
+                "(0 and 1 are the cell inputs, k + 2 is node k)",
+                pair,
+                f"point the pair at a cell input or at a node before node {node}",
+            )
+        pairs.append((operation, int(input_index)))
+    return tuple(pairs)
+
+
+def _normalise_concat(field, concat, num_nodes):
+    """Checks a concat list and returns it as a tuple of ints."""
+    stop = num_nodes + _NUM_CELL_INPUTS
+    fix = f"pass node indices from range(2, {stop}), e.g. {field}=range(2, {stop})"
+    if not _is_sequence(concat):
+        raise invalid_type(field, "a list, tuple or range of node indices", concat, fix)
+    if len(concat) == 0:
+        raise invalid_argument(field, "at least one node index", concat, fix)
+    indices = []
+    for i, index in enumerate(concat):
+        if not _is_int(index):
+            raise invalid_type(f"{field}[{i}]", "an int", index, fix)
+        if not _NUM_CELL_INPUTS <= index < stop:
+            raise invalid_argument(
+                f"{field}[{i}]",
+                f"an intermediate node index in [2, {stop}) for a cell "
+                f"of {num_nodes} nodes",
+                index,
+                fix,
+            )
+        if index in indices:
+            raise invalid_argument(
+                field, "distinct node indices", concat, f"list node {index} only once"
+            )
+        indices.append(int(index))
+    return tuple(indices)
+
+
+def _literal(node):
+    """Evaluates a literal AST node, also accepting `range(...)` of int literals."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "range"
+        and not node.keywords
+        and 1 <= len(node.args) <= 3
+    ):
+        args = [ast.literal_eval(arg) for arg in node.args]
+        if all(_is_int(arg) for arg in args):
+            return range(*args)
+        raise ValueError("range() takes int literals only")
+    return ast.literal_eval(node)
+
+
+class Genotype(
+    collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
+):
+    """One architecture of the DARTS space, in DARTS' own genotype format.
+
+    Immutable, hashable and JSON-safe; arguments are validated and normalised
+    to tuples, so two genotypes with the same content compare equal.
+
+    Args:
+        normal: the normal cell: `2 * num_nodes` pairs `(operation, input_index)`,
+            two per intermediate node in order; node `n` takes inputs in
+            `[0, n + 2)` (0 and 1 are the cell inputs, `k + 2` is node `k`).
+        normal_concat: node indices concatenated into the normal cell output,
+            e.g. `[2, 3, 4, 5]` or `range(2, 6)`.
+        reduce: the reduce cell, same format and node count as `normal`.
+        reduce_concat: node indices concatenated into the reduce cell output.
+
+    Raises:
+        InvalidTypeError, InvalidArgumentError: for a malformed genotype.
+
+    Example:
+
+    ```python
+    genotype = Genotype.from_string(str(DARTS_V2))
+    genotype == Genotype.from_json(genotype.to_json())  # True
+    ```
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, normal, normal_concat, reduce, reduce_concat):
+        normal = _normalise_cell("normal", normal)
+        reduce = _normalise_cell("reduce", reduce)
+        if len(reduce) != len(normal):
+            raise invalid_argument(
+                "len(reduce)",
+                f"{len(normal)} pairs, the same number of intermediate nodes "
+                f"({len(normal) // 2}) as the normal cell",
+                len(reduce),
+                "give both cells two pairs per node and the same number of nodes",
+            )
+        num_nodes = len(normal) // 2
+        normal_concat = _normalise_concat("normal_concat", normal_concat, num_nodes)
+        reduce_concat = _normalise_concat("reduce_concat", reduce_concat, num_nodes)
+        return super().__new__(cls, normal, normal_concat, reduce, reduce_concat)
+
+    @classmethod
+    def _make(cls, iterable):
+        # namedtuple's `_make` (and so `_replace`) would skip the validation.
+        return cls(*iterable)
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of intermediate nodes per cell."""
+        return len(self.normal) // 2
+
+    def validate(self, space: SearchSpace) -> "Genotype":
+        """Checks that this genotype belongs to `space`.
+
+        Args:
+            space: a `SearchSpace`.
+
+        Returns:
+            This genotype.
+
+        Raises:
+            InvalidArgumentError: if the node count differs from `space.num_nodes`
+                or an operation is not in `space.operations`.
+        """
+        if not isinstance(space, SearchSpace):
+            raise invalid_type(
+                "space", "a SearchSpace", space, "pass a keras_parsec SearchSpace"
+            )
+        if self.num_nodes != space.num_nodes:
+            raise invalid_argument(
+                "genotype.num_nodes",
+                f"{space.num_nodes}, the num_nodes of the search space",
+                self.num_nodes,
+                f"use a genotype of {space.num_nodes} nodes or a SearchSpace with "
+                f"num_nodes={self.num_nodes}",
+            )
+        for field in CELL_TYPES:
+            for i, pair in enumerate(getattr(self, field)):
+                if pair[0] not in space.operations:
+                    raise invalid_argument(
+                        f"genotype.{field}[{i}]",
+                        "an operation of the search space, one of "
+                        f"{', '.join(space.operations)}",
+                        pair,
+                        f"use a SearchSpace whose operations include {pair[0]!r}",
+                    )
+        return self
+
+    def to_dict(self) -> dict:
+        """Returns a JSON-safe dict of lists, the input of `from_dict`."""
+        return {
+            field: [list(item) if isinstance(item, tuple) else item for item in value]
+            for field, value in zip(self._fields, self, strict=True)
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Genotype":
+        """Builds a genotype from the output of `to_dict`."""
+        if not isinstance(d, collections.abc.Mapping):
+            raise invalid_type("d", "a dict", d, "pass genotype.to_dict()")
+        missing = [field for field in _GENOTYPE_FIELDS if field not in d]
+        unknown = sorted(set(d) - set(_GENOTYPE_FIELDS))
+        if missing or unknown:
+            fixes = [
+                f"add {missing}" if missing else "",
+                f"remove {unknown}" if unknown else "",
+            ]
+            raise invalid_argument(
+                "d",
+                f"exactly the keys {list(_GENOTYPE_FIELDS)}",
+                d,
+                " and ".join(fix for fix in fixes if fix),
+            )
+        return cls(**d)
+
+    def to_json(self) -> str:
+        """Returns the genotype as a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, s: str) -> "Genotype":
+        """Builds a genotype from the output of `to_json`."""
+        if not isinstance(s, (str, bytes)):
+            raise invalid_type("s", "a JSON string", s, "pass genotype.to_json()")
+        try:
+            d = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise invalid_argument(
+                "s", f"a JSON string ({e})", s, "pass the output of genotype.to_json()"
+            ) from e
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_string(cls, s: str) -> "Genotype":
+        """Parses a genotype as printed by Python, e.g. by the DARTS code.
+
+        Only literals and `range(...)` are accepted; nothing is evaluated.
+
+        Args:
+            s: text such as `"Genotype(normal=[('sep_conv_3x3', 0), ...],
+                normal_concat=range(2, 6), reduce=[...], reduce_concat=[2, 3, 4, 5])"`.
+
+        Returns:
+            The `Genotype`.
+        """
+        expected = (
+            f"a genotype as printed by Python: Genotype({', '.join(_GENOTYPE_FIELDS)})"
+        )
+        fix = "paste the whole Genotype(...) expression, with literals and range(a, b)"
+        if not isinstance(s, str):
+            raise invalid_type("s", "a str", s, fix)
+        try:
+            call = ast.parse(s.strip(), mode="eval").body
+        except SyntaxError as e:
+            raise invalid_argument("s", expected, s, fix) from e
+        func = getattr(call, "func", None)
+        name = getattr(func, "id", None) or getattr(func, "attr", None)
+        if not isinstance(call, ast.Call) or name != "Genotype" or len(call.args) > 4:
+            raise invalid_argument("s", expected, s, fix)
+        nodes = dict(zip(_GENOTYPE_FIELDS, call.args, strict=False))
+        for keyword in call.keywords:
+            if keyword.arg not in _GENOTYPE_FIELDS or keyword.arg in nodes:
+                raise invalid_argument(
+                    "s",
+                    f"each of the fields {', '.join(_GENOTYPE_FIELDS)} once",
+                    s,
+                    fix,
+                )
+            nodes[keyword.arg] = keyword.value
+        if len(nodes) != len(_GENOTYPE_FIELDS):
+            missing = [f for f in _GENOTYPE_FIELDS if f not in nodes]
+            raise invalid_argument("s", f"the fields {', '.join(missing)} too", s, fix)
+        values = {}
+        for field, node in nodes.items():
+            try:
+                values[field] = _literal(node)
+            except _LITERAL_ERRORS as e:
+                raise invalid_argument(
+                    "s", f"a literal list or range(a, b) for `{field}`", s, fix
+                ) from e
+        return cls(**values)
+
+    def __repr__(self):
+        fields = ", ".join(
+            f"{field}={list(value)!r}"
+            for field, value in zip(self._fields, self, strict=True)
+        )
+        return f"Genotype({fields})"
+
+    __str__ = __repr__
+
+
+# The two cells published with DARTS (Liu et al., 2019): first and second order.
+# fmt: off
+DARTS_V1 = Genotype(
+    normal=[
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 0),  # node 0
+        ("skip_connect", 0), ("sep_conv_3x3", 1),  # node 1
+        ("skip_connect", 0), ("sep_conv_3x3", 1),  # node 2
+        ("sep_conv_3x3", 0), ("skip_connect", 2),  # node 3
+    ],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+        ("skip_connect", 2), ("max_pool_3x3", 0),
+        ("max_pool_3x3", 0), ("skip_connect", 2),
+        ("skip_connect", 2), ("avg_pool_3x3", 0),
+    ],
+    reduce_concat=[2, 3, 4, 5],
+)
+DARTS_V2 = Genotype(
+    normal=[
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("skip_connect", 0),
+        ("skip_connect", 0), ("dil_conv_3x3", 2),
+    ],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+        ("skip_connect", 2), ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0), ("skip_connect", 2),
+        ("skip_connect", 2), ("max_pool_3x3", 1),
+    ],
+    reduce_concat=[2, 3, 4, 5],
+)
+# fmt: on
