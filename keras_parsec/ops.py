@@ -1,0 +1,194 @@
+"""Candidate operations of the DARTS cell space as pure functions of explicit weights.
+
+Every operation is a function ``(x, weights, stride) -> y`` of a NHWC tensor and a
+tuple of weight tensors, with a matching ``*_shapes`` entry that says which weights
+it needs. Keeping the weights outside the computation lets the supernet share one
+traced graph per (operation, input shape) across every edge that uses it, and lets
+the discrete networks reuse exactly the same arithmetic.
+
+Batch normalisation here is DARTS' search-time flavour: no affine parameters and
+always the statistics of the current batch. Running averages would mix every
+sampled architecture into one estimate and mean nothing for any single one.
+"""
+
+import tensorflow as tf
+
+BATCH_NORM_EPSILON = 1e-5
+
+
+def batch_norm(x):
+    """Normalises each channel of `x` by the statistics of the current batch.
+
+    Args:
+        x: NHWC tensor.
+
+    Returns:
+        Tensor of the same shape, zero mean and unit variance per channel.
+    """
+    mean, variance = tf.nn.moments(x, axes=[0, 1, 2], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(variance + BATCH_NORM_EPSILON)
+
+
+def _same_padding_conv(x, kernel, stride, dilation=1):
+    return tf.nn.conv2d(x, kernel, strides=stride, padding="SAME", dilations=dilation)
+
+
+def _depthwise(x, kernel, stride, dilation=1):
+    if dilation > 1 and stride > 1:
+        # TensorFlow refuses stride and dilation together; stride after a stride-1
+        # pass gives the same centres as PyTorch's padded strided convolution.
+        y = tf.nn.depthwise_conv2d(
+            x, kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[dilation] * 2
+        )
+        return y[:, ::stride, ::stride, :]
+    return tf.nn.depthwise_conv2d(
+        x,
+        kernel,
+        strides=[1, stride, stride, 1],
+        padding="SAME",
+        dilations=[dilation] * 2,
+    )
+
+
+def relu_conv_bn(x, weights, stride=1):
+    """ReLU, a KxK convolution and batch normalisation (cell input preprocessing).
+
+    Args:
+        x: NHWC tensor.
+        weights: `(kernel,)`, kernel of shape [K, K, C_in, C_out].
+        stride: int.
+
+    Returns:
+        NHWC tensor with C_out channels.
+    """
+    (kernel,) = weights
+    return batch_norm(_same_padding_conv(tf.nn.relu(x), kernel, stride))
+
+
+def factorized_reduce(x, weights, stride=2):
+    """Halves the resolution with two offset 1x1 strided convolutions (DARTS).
+
+    Args:
+        x: NHWC tensor with even-agnostic spatial size.
+        weights: `(kernel_a, kernel_b)`, each [1, 1, C_in, C_out // 2].
+        stride: must be 2; kept for the common operation signature.
+
+    Returns:
+        NHWC tensor at half resolution with C_out channels.
+    """
+    kernel_a, kernel_b = weights
+    x = tf.nn.relu(x)
+    a = _same_padding_conv(x, kernel_a, stride)
+    shifted = tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
+    b = _same_padding_conv(shifted, kernel_b, stride)
+    return batch_norm(tf.concat([a, b], axis=-1))
+
+
+def _pool(pool_fn):
+    def apply(x, weights, stride):
+        del weights
+        return batch_norm(pool_fn(x, ksize=3, strides=stride, padding="SAME"))
+
+    return apply
+
+
+def skip_connect(x, weights, stride):
+    """Identity at stride 1, `factorized_reduce` at stride 2."""
+    if stride == 1:
+        return x
+    return factorized_reduce(x, weights, stride)
+
+
+def _separable(kernel_size):
+    def apply(x, weights, stride):
+        dw1, pw1, dw2, pw2 = weights
+        y = batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(x), dw1, stride), pw1, 1))
+        return batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(y), dw2, 1), pw2, 1))
+
+    apply.__doc__ = f"Two stacked ReLU-depthwise {kernel_size}x{kernel_size}-pointwise-BN blocks."
+    return apply
+
+
+def _dilated(kernel_size):
+    def apply(x, weights, stride):
+        dw, pw = weights
+        y = _depthwise(tf.nn.relu(x), dw, stride, dilation=2)
+        return batch_norm(_same_padding_conv(y, pw, 1))
+
+    apply.__doc__ = f"ReLU, depthwise {kernel_size}x{kernel_size} with dilation 2, pointwise, BN."
+    return apply
+
+
+def _separable_shapes(kernel_size):
+    def shapes(channels, stride):
+        del stride
+        depthwise = (kernel_size, kernel_size, channels, 1)
+        pointwise = (1, 1, channels, channels)
+        return [depthwise, pointwise, depthwise, pointwise]
+
+    return shapes
+
+
+def _dilated_shapes(kernel_size):
+    def shapes(channels, stride):
+        del stride
+        return [(kernel_size, kernel_size, channels, 1), (1, 1, channels, channels)]
+
+    return shapes
+
+
+def _skip_shapes(channels, stride):
+    if stride == 1:
+        return []
+    return factorized_reduce_shapes(channels, channels)
+
+
+def factorized_reduce_shapes(channels_in, channels_out):
+    """Weight shapes of `factorized_reduce` from `channels_in` to `channels_out`."""
+    return [(1, 1, channels_in, channels_out // 2), (1, 1, channels_in, channels_out - channels_out // 2)]
+
+
+def _no_weights(channels, stride):
+    del channels, stride
+    return []
+
+
+# name -> (function(x, weights, stride), shapes(channels, stride) -> list of weight shapes)
+OPERATION_REGISTRY = {
+    "max_pool_3x3": (_pool(tf.nn.max_pool2d), _no_weights),
+    "avg_pool_3x3": (_pool(tf.nn.avg_pool2d), _no_weights),
+    "skip_connect": (skip_connect, _skip_shapes),
+    "sep_conv_3x3": (_separable(3), _separable_shapes(3)),
+    "sep_conv_5x5": (_separable(5), _separable_shapes(5)),
+    "dil_conv_3x3": (_dilated(3), _dilated_shapes(3)),
+    "dil_conv_5x5": (_dilated(5), _dilated_shapes(5)),
+}
+
+
+def operation_weight_shapes(operation, channels, stride):
+    """Shapes of the weights `operation` needs on `channels` channels at `stride`.
+
+    Args:
+        operation: a name from `keras_parsec.space.OPERATIONS`.
+        channels: int, channels in and out.
+        stride: 1 or 2.
+
+    Returns:
+        List of weight shapes (tuples), possibly empty.
+    """
+    return [tuple(s) for s in OPERATION_REGISTRY[operation][1](channels, stride)]
+
+
+def apply_operation(operation, x, weights, stride):
+    """Runs `operation` on `x` with the given weights.
+
+    Args:
+        operation: a name from `keras_parsec.space.OPERATIONS`.
+        x: NHWC tensor.
+        weights: sequence of weight tensors shaped as `operation_weight_shapes` says.
+        stride: 1 or 2.
+
+    Returns:
+        NHWC tensor, same channels, spatial size divided by `stride`.
+    """
+    return OPERATION_REGISTRY[operation][0](x, tuple(weights), stride)

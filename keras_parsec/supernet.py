@@ -1,0 +1,331 @@
+"""SuperNet: shared weights that run only the sampled operations; `train_step` = Algorithm 1.
+
+Execution model (chosen by measurement, see `benchmarks/engine.py`): each
+candidate operation is a `tf.function` traced once per (operation, stride, input
+shape) and shared by every edge that uses it, and an architecture is composed
+from those compiled pieces eagerly. A step therefore allocates exactly the
+activations of the architecture that runs, the K architectures of a step run one
+after another, and no graph ever holds the ~10^20 alternatives. Graph-mode
+dispatch with `tf.switch_case` was measured at 30x slower graph builds.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_parsec import distribution as dist_lib
+from keras_parsec import ops
+
+NORMAL, REDUCE = 0, 1
+
+
+class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine decay from `initial` to `final` over `total_steps` (DARTS' schedule).
+
+    Args:
+        initial: learning rate at step 0.
+        final: learning rate from `total_steps` on.
+        total_steps: length of the decay; `SuperNet.fit` sets it when None.
+    """
+
+    def __init__(self, initial=0.025, final=0.001, total_steps=None):
+        self.initial = float(initial)
+        self.final = float(final)
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        total = float(self.total_steps or 1)
+        progress = tf.minimum(tf.cast(step, tf.float32) / total, 1.0)
+        cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return self.final + (self.initial - self.final) * cosine
+
+    def get_config(self):
+        return {"initial": self.initial, "final": self.final, "total_steps": self.total_steps}
+
+
+class SuperNet(keras.Model):
+    """Weight-sharing DARTS network trained by PARSEC's Algorithm 1.
+
+    Every edge (cell, node, input, operation) owns its weights, as in DARTS; a
+    forward pass runs only the operations of one architecture. `train_step`
+    samples K architectures from `distribution`, weighs them by their likelihood
+    on the search batch, and updates the shared weights and the distribution's
+    logits with the importance-weighted gradients of eq. 8.
+
+    Args:
+        search_space: a `keras_parsec.SearchSpace`.
+        num_classes: int, number of classes.
+        distribution: an `ArchitectureDistribution` over `search_space`;
+            uniform when None.
+        num_samples: K, architectures sampled per step.
+        seed: int seed of the architecture sampler, or None.
+
+    Example:
+
+    ```python
+    net = SuperNet(SearchSpace(num_cells=2, filters=8), num_classes=10, num_samples=4)
+    net.compile()
+    net.fit(search_dataset, validation_data=(x_val, y_val), epochs=5)
+    net.distribution.mode()
+    ```
+    """
+
+    def __init__(self, search_space, num_classes, distribution=None, num_samples=16, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.search_space = search_space
+        self.num_classes = int(num_classes)
+        self.num_samples = int(num_samples)
+        self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.skip_zero_weights = True
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self._compiled = {}
+
+    # ---------------------------------------------------------------- weights
+    def _conv_weight(self, name, shape):
+        return self.add_weight(name=name, shape=shape, initializer="he_uniform")
+
+    def build(self, input_shape):
+        space = self.search_space
+        stem_channels = space.stem_multiplier * space.filters
+        self.stem_kernel = self._conv_weight("stem_kernel", (3, 3, input_shape[-1], stem_channels))
+        prev_prev, prev, channels = stem_channels, stem_channels, space.filters
+        reduction_prev = False
+        self.cells = []
+        for cell in range(space.num_cells):
+            reduction = space.is_reduction(cell)
+            channels *= 2 if reduction else 1
+            name = f"cell_{cell}"
+            if reduction_prev:
+                shapes = ops.factorized_reduce_shapes(prev_prev, channels)
+            else:
+                shapes = [(1, 1, prev_prev, channels)]
+            edges = {}
+            for node in range(space.num_nodes):
+                for source in range(node + 2):
+                    stride = 2 if reduction and source < 2 else 1
+                    for op in space.operations:
+                        edges[node, source, op] = [
+                            self._conv_weight(f"{name}_node{node}_from{source}_{op}_{j}", shape)
+                            for j, shape in enumerate(ops.operation_weight_shapes(op, channels, stride))
+                        ]
+            self.cells.append(
+                {
+                    "reduction": reduction,
+                    "reduction_prev": reduction_prev,
+                    "pre0": [self._conv_weight(f"{name}_pre0_{j}", s) for j, s in enumerate(shapes)],
+                    "pre1": [self._conv_weight(f"{name}_pre1_0", (1, 1, prev, channels))],
+                    "edges": edges,
+                }
+            )
+            prev_prev, prev = prev, channels * space.num_nodes
+            reduction_prev = reduction
+        self.classifier_kernel = self.add_weight(
+            name="classifier_kernel", shape=(prev, self.num_classes), initializer="glorot_uniform"
+        )
+        self.classifier_bias = self.add_weight(name="classifier_bias", shape=(self.num_classes,), initializer="zeros")
+        super().build(input_shape)
+
+    # ---------------------------------------------------------------- forward
+    def _apply(self, key, python_function, x, weights):
+        """Runs `python_function(x, weights)`, compiled once per key and input shapes.
+
+        Concrete functions are cached and called directly: that skips the
+        `tf.function` dispatch, a third of the per-call cost in eager mode.
+        """
+        if tf.inside_function():
+            return python_function(x, weights)
+        weights = [tf.convert_to_tensor(w) for w in weights]
+        signature = (key, tuple(x.shape), x.dtype, tuple(tuple(w.shape) for w in weights))
+        function = self._compiled.get(signature)
+        if function is None:
+            function = tf.function(python_function, autograph=False).get_concrete_function(
+                tf.TensorSpec(x.shape, x.dtype), [tf.TensorSpec(w.shape, w.dtype) for w in weights]
+            )
+            self._compiled[signature] = function
+        return function(x, weights)
+
+    def _operation(self, op, stride, x, weights):
+        return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, weights)
+
+    def architecture_logits(self, images, choices):
+        """Logits of the architecture `choices` on `images`.
+
+        Args:
+            images: NHWC float tensor.
+            choices: [2, num_nodes, 2] choice indices (normal, reduce) as an int
+                array or nested Python ints.
+
+        Returns:
+            Logits [batch, num_classes].
+        """
+        choices = np.asarray(choices).tolist()
+        x = tf.cast(images, self.compute_dtype)
+        s0 = s1 = self._apply("stem", stem, x, [self.stem_kernel])
+        for cell in self.cells:
+            if cell["reduction_prev"]:
+                p0 = self._apply("reduce_input", lambda x, w: ops.factorized_reduce(x, w), s0, cell["pre0"])
+            else:
+                p0 = self._apply("preprocess", lambda x, w: ops.relu_conv_bn(x, w), s0, cell["pre0"])
+            p1 = self._apply("preprocess", lambda x, w: ops.relu_conv_bn(x, w), s1, cell["pre1"])
+            s0, s1 = s1, self._cell(p0, p1, cell, choices[REDUCE if cell["reduction"] else NORMAL])
+        return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
+
+    def _cell(self, s0, s1, cell, choices):
+        states = [s0, s1]
+        operations = self.search_space.operations
+        for node in range(self.search_space.num_nodes):
+            outputs = []
+            for choice in choices[node]:
+                source, op_index = divmod(int(choice), len(operations))
+                op = operations[op_index]
+                stride = 2 if cell["reduction"] and source < 2 else 1
+                outputs.append(self._operation(op, stride, states[source], cell["edges"][node, source, op]))
+            states.append(outputs[0] + outputs[1])
+        return tf.concat(states[2:], axis=-1)
+
+    def architecture_variables(self, choices):
+        """The trainable variables architecture `choices` uses (the rest get no gradient)."""
+        choices = np.asarray(choices).tolist()
+        operations = self.search_space.operations
+        used = [self.stem_kernel]
+        for cell in self.cells:
+            used += cell["pre0"] + cell["pre1"]
+            for node, pair in enumerate(choices[REDUCE if cell["reduction"] else NORMAL]):
+                for choice in pair:
+                    source, op_index = divmod(int(choice), len(operations))
+                    used += cell["edges"][node, source, operations[op_index]]
+        unique = {id(v): v for v in used + [self.classifier_kernel, self.classifier_bias]}
+        return list(unique.values())
+
+    def call(self, inputs, training=False):
+        """Logits of the mode of the architecture distribution on `inputs`."""
+        del training
+        return self.architecture_logits(inputs, self.distribution.mode_choices().numpy())
+
+    # ---------------------------------------------------------------- training
+    def compile(self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs):
+        """Configures Algorithm 1's two optimizers (paper and DARTS defaults).
+
+        Args:
+            weight_optimizer: optimizer of the shared weights; default SGD with
+                momentum 0.9 and cosine learning rate 0.025 -> 0.001.
+            architecture_optimizer: optimizer of the logits pi; default Adam,
+                learning rate 0.02, betas (0.5, 0.999).
+            weight_decay: L2 coefficient added to the weight gradients (DARTS).
+            gradient_clip_norm: global norm the weight gradients are clipped to.
+            **kwargs: passed to `keras.Model.compile`.
+        """
+        super().compile(run_eagerly=True, **kwargs)
+        self.weight_optimizer = weight_optimizer or keras.optimizers.SGD(learning_rate=CosineSchedule(), momentum=0.9)
+        self.architecture_optimizer = architecture_optimizer or keras.optimizers.Adam(
+            learning_rate=0.02, beta_1=0.5, beta_2=0.999
+        )
+        self.weight_decay = float(weight_decay)
+        self.gradient_clip_norm = gradient_clip_norm
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
+        """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
+        schedule = getattr(self.weight_optimizer, "_learning_rate", None)
+        if isinstance(schedule, CosineSchedule) and schedule.total_steps is None:
+            steps = steps_per_epoch
+            if steps is None and isinstance(x, tf.data.Dataset):
+                cardinality = int(x.cardinality())
+                steps = cardinality if cardinality > 0 else None
+            schedule.total_steps = epochs * steps if steps else None
+        kwargs.setdefault("shuffle", False)  # the search dataset shuffles itself
+        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+
+    def _ensure_optimizers_built(self):
+        if not self.weight_optimizer.built:
+            self.weight_optimizer.build(self.trainable_variables)
+            self.architecture_optimizer.build([self.distribution.logits])
+
+    def sample_choices(self):
+        """K architectures from the current distribution, as an int array [K, 2, N, 2]."""
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        dist = self.distribution
+        return dist_lib.sample_choices(dist.logits, dist.mask, self.num_samples, seed).numpy()
+
+    def log_likelihood(self, images, labels, choices):
+        """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8)."""
+        logits = self.architecture_logits(images, choices)
+        return -tf.reduce_sum(cross_entropy(labels, logits))
+
+    def train_step(self, data):
+        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`."""
+        (x_train, y_train), (x_search, y_search) = data
+        self._ensure_optimizers_built()
+        choices = self.sample_choices()
+        log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
+        weights = dist_lib.importance_weights(log_likelihoods)
+        accumulated = {}
+        weighted_loss = 0.0
+        for k, architecture in enumerate(choices):
+            weight = float(weights[k])
+            if weight == 0.0 and self.skip_zero_weights:
+                continue  # contributes exactly nothing to either gradient
+            variables = self.architecture_variables(architecture)
+            with tf.GradientTape() as tape:
+                logits = self.architecture_logits(x_train, architecture)
+                loss = tf.reduce_mean(cross_entropy(y_train, logits))
+            for variable, gradient in zip(variables, tape.gradient(loss, variables)):
+                if gradient is None:  # e.g. a cell input that no node of this architecture reads
+                    continue
+                key = id(variable)
+                previous = accumulated.get(key, (variable, 0.0))[1]
+                accumulated[key] = (variable, previous + weight * tf.convert_to_tensor(gradient))
+            weighted_loss += weight * loss
+            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
+        self._update_weights(list(accumulated.values()))
+        pi_gradient = self.distribution.score_gradient(choices, weights)
+        # Adam minimises: ascend log p(y | X, v, pi) by descending its negation.
+        self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
+        self.loss_tracker.update_state(weighted_loss)
+        return {
+            "loss": self.loss_tracker.result(),
+            "accuracy": self.accuracy_tracker.result(),
+            "entropy": self.distribution.entropy(),
+        }
+
+    def _update_weights(self, pairs):
+        if not pairs:
+            return
+        variables = [v for v, _ in pairs]
+        gradients = [g for _, g in pairs]
+        if self.gradient_clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
+        gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
+        self.weight_optimizer.apply(gradients, variables)
+
+    def test_step(self, data):
+        """Scores the mode architecture: `accuracy` here is `val_accuracy` in `fit` logs."""
+        x, y = data[0], data[1]
+        logits = self.architecture_logits(x, self.distribution.mode_choices().numpy())
+        self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
+        self.accuracy_tracker.update_state(y, logits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def stem(x, weights):
+    """3x3 convolution and batch normalisation on the images."""
+    return ops.batch_norm(tf.nn.conv2d(x, weights[0], 1, "SAME"))
+
+
+def classifier(x, weights):
+    """Global average pooling and a dense layer: the logits."""
+    kernel, bias = weights
+    return tf.matmul(tf.reduce_mean(x, axis=[1, 2]), kernel) + bias
+
+
+def cross_entropy(labels, logits):
+    """Per-example sparse softmax cross-entropy, in float32."""
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
