@@ -1,0 +1,414 @@
+"""The architecture distribution p(alpha | pi) of PARSEC (paper eqs. 4-5).
+
+Each cell type (normal, reduce), node `n` and input slot `s` has one
+categorical over the (input node, operation) pairs of node `n`, choice
+`j = input_index * P + operation_index`, valid for `j < (n + 2) * P`. All the
+logits live in one float32 tensor of shape `[2, N, 2, M]`, `M =
+space.max_choices`; the entries past a node's choices are padding, masked by a
+constant boolean `mask`. An architecture is an int32 tensor of shape `[2, N, 2]`.
+
+The module functions are pure TensorFlow, float32 and graph-safe (usable in a
+`tf.function` or `train_step`); they take `logits` `[2, N, 2, M]`, the `mask`
+from `valid_choice_mask` and, where needed, `choices` `[K, 2, N, 2]`.
+`ArchitectureDistribution` holds the logits in a `keras.Variable` and adds
+genotypes, serialisation and transfer across network sizes (paper section 4.2).
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
+
+MASKED_LOGIT = -1e9  # finite: padding gets probability 0, never NaN
+_NUM_SLOTS = 2
+_CLASS_NAME = "ArchitectureDistribution"
+
+
+def valid_choice_mask(space: SearchSpace) -> np.ndarray:
+    """Returns the bool mask `[2, N, 2, M]` of the real (non-padding) choices."""
+    mask = np.zeros((len(CELL_TYPES), space.num_nodes, _NUM_SLOTS, space.max_choices), bool)
+    for node in range(space.num_nodes):
+        mask[:, node, :, : space.num_choices(node)] = True
+    return mask
+
+
+def masked_logits(logits, mask) -> tf.Tensor:
+    """Returns `logits` with padding set to `MASKED_LOGIT`, which gets zero gradient."""
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    return tf.where(mask, logits, tf.fill(tf.shape(logits), MASKED_LOGIT))
+
+
+def _log_probabilities(logits, mask):
+    return tf.nn.log_softmax(masked_logits(logits, mask), axis=-1)
+
+
+def probabilities(logits, mask) -> tf.Tensor:
+    """Returns the choice probabilities `[2, N, 2, M]`, exactly zero on padding."""
+    p = tf.nn.softmax(masked_logits(logits, mask), axis=-1)
+    return tf.where(mask, p, tf.zeros_like(p))
+
+
+def sample_choices(logits, mask, num_samples, seed) -> tf.Tensor:
+    """Draws K = `num_samples` architectures from p(alpha | pi).
+
+    Args:
+        seed: a shape-[2] integer tensor for `tf.random.stateless_categorical`.
+
+    Returns:
+        int32 choices `[K, 2, N, 2]`, only ever valid (non-padding) indices.
+    """
+    logits = masked_logits(logits, mask)
+    shape = tf.shape(logits)
+    flat = tf.reshape(logits, [-1, shape[-1]])
+    seed = tf.cast(seed, tf.int64)
+    samples = tf.random.stateless_categorical(flat, num_samples, seed, dtype=tf.int32)
+    return tf.reshape(tf.transpose(samples), tf.concat([[-1], shape[:-1]], 0))
+
+
+def log_prob(logits, mask, choices) -> tf.Tensor:
+    """Returns log p(alpha_k | pi) `[K]`, summed over cells, nodes and slots."""
+    log_p = _log_probabilities(logits, mask)
+    one_hot = tf.one_hot(choices, tf.shape(log_p)[-1], dtype=tf.float32)
+    return tf.reduce_sum(one_hot * log_p, axis=[1, 2, 3, 4])
+
+
+def score_gradient(logits, mask, choices, weights) -> tf.Tensor:
+    """Returns `sum_k w_k grad_logits log p(alpha_k | pi)`, analytically.
+
+    Args:
+        weights: float weights `[K]`, e.g. from `importance_weights`.
+
+    Returns:
+        `sum_k w_k (onehot(alpha_k) - softmax(logits))`, `[2, N, 2, M]`, zero on
+        padding.
+    """
+    p = probabilities(logits, mask)
+    weights = tf.cast(weights, tf.float32)
+    one_hot = tf.one_hot(choices, tf.shape(p)[-1], dtype=tf.float32)
+    counts = tf.tensordot(weights, one_hot, axes=[[0], [0]])
+    gradient = counts - tf.reduce_sum(weights) * p
+    return tf.where(mask, gradient, tf.zeros_like(gradient))
+
+
+def entropy(logits, mask) -> tf.Tensor:
+    """Returns the total entropy (nats) of p(alpha | pi), a float32 scalar."""
+    p = probabilities(logits, mask)
+    terms = tf.where(mask, p * _log_probabilities(logits, mask), tf.zeros_like(p))
+    return -tf.reduce_sum(terms)
+
+
+def mode_choices(logits, mask) -> tf.Tensor:
+    """Returns the most probable choice of every slot, int32 `[2, N, 2]`."""
+    return tf.argmax(masked_logits(logits, mask), axis=-1, output_type=tf.int32)
+
+
+def importance_weights(log_likelihoods) -> tf.Tensor:
+    """Normalises log-likelihoods into weights by a log-sum-exp softmax.
+
+    Args:
+        log_likelihoods: float `[K]`, e.g. log p(y | X, v, alpha_k).
+
+    Returns:
+        float32 `[K]` summing to 1; NaN and infinite entries get weight 0, and
+        all weights are 0 when no entry is finite. float64 inputs are reduced
+        in float64, which keeps small differences between large values.
+    """
+    x = tf.convert_to_tensor(log_likelihoods)
+    x = x if x.dtype == tf.float64 else tf.cast(x, tf.float32)
+    finite = tf.math.is_finite(x)
+    safe = tf.where(finite, x, tf.zeros_like(x))
+    largest = tf.reduce_max(tf.where(finite, x, tf.fill(tf.shape(x), tf.cast(-np.inf, x.dtype))))
+    largest = tf.where(tf.math.is_finite(largest), largest, tf.zeros_like(largest))
+    unnormalised = tf.where(finite, tf.exp(safe - largest), tf.zeros_like(x))
+    weights = tf.math.divide_no_nan(unnormalised, tf.reduce_sum(unnormalised))
+    return tf.cast(weights, tf.float32)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _seed_pair(seed):
+    """Converts an int, a shape-[2] integer tensor or None to a stateless seed."""
+    if seed is None:
+        return np.random.randint(0, 2**31 - 1, size=2).astype(np.int64)
+    if _is_int(seed) and 0 <= seed < 2**63:
+        return np.array([seed, 0], np.int64)
+    if isinstance(seed, (tf.Tensor, tf.Variable, np.ndarray)) and seed.shape == (2,):
+        return seed
+    raise invalid_argument("seed", "an int in [0, 2**63), a shape-[2] integer tensor or None", seed)
+
+
+def _abbreviate(text, limit=80):
+    long = isinstance(text, str) and len(text) > limit
+    return text[:limit] + "..." if long else text
+
+
+class ArchitectureDistribution:
+    """The learnable distribution p(alpha | pi) over the two cells of a space.
+
+    Args:
+        space: the `SearchSpace`.
+        logits: optional initial logits `[2, N, 2, space.max_choices]`; padding
+            entries are ignored and stored as 0. Uniform when neither this nor
+            `prior` is given.
+        prior: optional `ArchitectureDistribution` whose logits initialise this
+            one; its space may differ from `space` in `num_cells` and `filters`.
+        name: name of the logits variable.
+
+    Example:
+
+    ```python
+    distribution = ArchitectureDistribution(SearchSpace(num_cells=8))
+    genotypes = distribution.sample(num_samples=4, seed=0)
+    distribution.log_prob(genotypes)  # 4 equal values: the start is uniform
+    ```
+    """
+
+    def __init__(self, space, logits=None, prior=None, name="architecture_distribution"):
+        if not isinstance(space, SearchSpace):
+            raise invalid_type("space", "a SearchSpace", space, "pass kp.SearchSpace()")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise invalid_argument("name", "a non-empty str without '/'", name)
+        if logits is not None and prior is not None:
+            raise invalid_argument("prior", "None when `logits` is given", prior, "pass one of the two")
+        self.space = space
+        self.mask = valid_choice_mask(space)
+        value = np.zeros(self.mask.shape, np.float32)
+        if prior is not None:
+            value = self._prior_logits(prior)
+        elif logits is not None:
+            value = np.where(self.mask, self._check_logits(logits), 0.0)
+        self.logits = keras.Variable(value.astype(np.float32), name=name)
+
+    @property
+    def name(self) -> str:
+        """Name of the logits variable."""
+        return self.logits.name
+
+    def _check_logits(self, logits):
+        shape = self.mask.shape
+        fix = "pass an array of that shape, e.g. another distribution's logits"
+        try:
+            logits = np.asarray(logits, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise invalid_type("logits", f"an array of shape {shape}", logits, fix) from e
+        if logits.shape != shape:
+            raise invalid_argument(
+                "logits.shape",
+                f"{shape}: (cell types, nodes, slots, choices)",
+                logits.shape,
+                fix,
+            )
+        bad = np.argwhere(self.mask & ~np.isfinite(logits))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            raise invalid_argument(f"logits{list(index)}", "a finite float", logits[index])
+        return logits
+
+    def _prior_logits(self, prior):
+        if not isinstance(prior, ArchitectureDistribution):
+            raise invalid_type(
+                "prior",
+                "an ArchitectureDistribution",
+                prior,
+                "pass the distribution of an earlier search",
+            )
+        for attribute in ("num_nodes", "operations"):
+            mine = getattr(self.space, attribute)
+            theirs = getattr(prior.space, attribute)
+            if mine != theirs:
+                raise invalid_argument(
+                    f"prior.space.{attribute}",
+                    f"{mine!r} as in `space`: a cell distribution transfers across "
+                    "num_cells and filters, not across different cells",
+                    theirs,
+                    f"search a space with {attribute}={theirs!r}, or drop the prior",
+                )
+        return prior.logits.numpy()
+
+    def probabilities(self) -> np.ndarray:
+        """Returns the choice probabilities `[2, N, 2, M]`, zero on padding."""
+        return probabilities(self.logits, self.mask).numpy()
+
+    def sample_choices(self, num_samples: int = 1, seed=None) -> tf.Tensor:
+        """Draws K = `num_samples` architectures as int32 choices `[K, 2, N, 2]`.
+
+        Args:
+            num_samples: a positive int.
+            seed: an int (same int, same samples), a shape-[2] integer tensor
+                such as `keras.random.SeedGenerator().next()`, or None to take
+                one from NumPy's global generator.
+        """
+        if not _is_int(num_samples) or num_samples < 1:
+            raise invalid_argument("num_samples", "a positive int", num_samples)
+        seed = _seed_pair(seed)
+        return sample_choices(self.logits, self.mask, int(num_samples), seed)
+
+    def sample(self, num_samples: int = 1, seed=None) -> list:
+        """Draws `num_samples` architectures as a list of `Genotype`s."""
+        choices = self.sample_choices(num_samples, seed).numpy()
+        return [self.choices_to_genotype(c) for c in choices]
+
+    def log_prob(self, architectures) -> np.ndarray:
+        """Returns log p(alpha | pi) `[K]` of a Genotype, a list of them or choices."""
+        if isinstance(architectures, Genotype):
+            architectures = [architectures]
+        if isinstance(architectures, (list, tuple)) and all(isinstance(a, Genotype) for a in architectures):
+            choices = [self.genotype_to_choices(a) for a in architectures]
+            choices = np.stack(choices) if choices else np.zeros((0, 2), np.int32)
+        else:
+            choices = np.asarray(architectures)
+            choices = choices[None] if choices.ndim == self.mask.ndim - 1 else choices
+        self._check_choices("architectures", choices)
+        return log_prob(self.logits, self.mask, choices.astype(np.int32)).numpy()
+
+    def score_gradient(self, choices, weights) -> tf.Tensor:
+        """Returns `sum_k w_k grad_logits log p(alpha_k | pi)` `[2, N, 2, M]`."""
+        return score_gradient(self.logits, self.mask, choices, weights)
+
+    def entropy(self) -> float:
+        """Returns the total entropy of p(alpha | pi), in nats."""
+        return float(entropy(self.logits, self.mask))
+
+    def mode_choices(self) -> tf.Tensor:
+        """Returns the most probable architecture as int32 choices `[2, N, 2]`."""
+        return mode_choices(self.logits, self.mask)
+
+    def mode(self) -> Genotype:
+        """Returns the most probable architecture as a `Genotype`."""
+        return self.choices_to_genotype(self.mode_choices().numpy())
+
+    def _check_choices(self, name, choices):
+        """Checks int choices `[K, 2, N, 2]` against this space's choice counts."""
+        shape = self.mask.shape[:-1]
+        if not np.issubdtype(choices.dtype, np.integer) or choices.shape[1:] != shape:
+            raise invalid_argument(
+                f"{name}.shape",
+                f"integer choices of shape [K, *{shape}]",
+                choices.shape,
+                "pass the output of sample_choices()",
+            )
+        limits = self.mask.sum(axis=-1)  # (node + 2) * P
+        bad = np.argwhere((choices < 0) | (choices >= limits))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            raise invalid_argument(
+                f"{name}{list(index)}",
+                f"a choice index in [0, {limits[index[1:]]}) for node {index[2]}",
+                int(choices[index]),
+                "pass choices from sample_choices() or genotype_to_choices()",
+            )
+
+    def choices_to_genotype(self, choices) -> Genotype:
+        """Converts int choices `[2, N, 2]` to a `Genotype` of this space."""
+        choices = np.asarray(choices)
+        self._check_choices("choices", choices[None])
+        cells = [[self.space.choice(int(j)) for j in cell.reshape(-1)] for cell in choices]
+        return Genotype(cells[0], self.space.concat, cells[1], self.space.concat)
+
+    def genotype_to_choices(self, genotype) -> np.ndarray:
+        """Converts a `Genotype` of this space to int32 choices `[2, N, 2]`."""
+        if not isinstance(genotype, Genotype):
+            raise invalid_type("genotype", "a Genotype", genotype)
+        genotype.validate(self.space)
+        pairs = [getattr(genotype, cell_type) for cell_type in CELL_TYPES]
+        choices = [[self.space.choice_index(*pair) for pair in cell] for cell in pairs]
+        return np.array(choices, np.int32).reshape(self.mask.shape[:-1])
+
+    def get_config(self) -> dict:
+        """Returns a JSON-safe dict: the space's config, the logits, the name."""
+        return {
+            "space": self.space.get_config(),
+            "logits": self.logits.numpy().tolist(),
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ArchitectureDistribution":
+        """Builds a distribution from the output of `get_config`."""
+        keys = ["logits", "name", "space"]
+        if not isinstance(config, dict) or sorted(config) != keys:
+            received = sorted(config) if isinstance(config, dict) else config
+            raise invalid_argument(
+                "config.keys()",
+                f"exactly {keys}",
+                received,
+                "pass distribution.get_config()",
+            )
+        space = SearchSpace.from_config(config["space"])
+        return cls(space, logits=config["logits"], name=config["name"])
+
+    def to_json(self) -> str:
+        """Returns the distribution as a JSON string."""
+        return json.dumps({"class_name": _CLASS_NAME, "config": self.get_config()})
+
+    @classmethod
+    def from_json(cls, s: str) -> "ArchitectureDistribution":
+        """Builds a distribution from the output of `to_json`."""
+        expected, fix = f"JSON of an {_CLASS_NAME}", "pass distribution.to_json()"
+        try:
+            data = json.loads(s)
+        except (TypeError, ValueError) as e:
+            raise invalid_argument("s", f"{expected} ({e})", _abbreviate(s), fix) from e
+        if not isinstance(data, dict) or data.get("class_name") != _CLASS_NAME:
+            raise invalid_argument("s", expected, _abbreviate(s), fix)
+        return cls.from_config(data.get("config"))
+
+    def save(self, path):
+        """Writes the distribution to the JSON file `path`, atomically.
+
+        The text goes to a temporary file in the same folder, synced to disk,
+        then renamed over `path`: a crash leaves the old file or the new one.
+        """
+        path = os.fspath(path)
+        text = self.to_json()
+        handle, temp_path = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.",
+            suffix=".tmp",
+            dir=os.path.dirname(os.path.abspath(path)),
+        )
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp_path, path)
+        except BaseException:
+            if os.path.exists(temp_path):
+                os.remove(temp_path)
+            raise
+
+    @classmethod
+    def load(cls, path) -> "ArchitectureDistribution":
+        """Reads a distribution written by `save`.
+
+        Raises:
+            InvalidArgumentError: naming `path`, if the file is missing, is not
+                JSON, or does not hold a distribution.
+        """
+        path = os.fspath(path)
+        expected = f"a file written by {_CLASS_NAME}.save"
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise invalid_argument("path", f"{expected} ({e.strerror})", path, "check the path") from e
+        try:
+            return cls.from_json(text)
+        except (TypeError, ValueError) as e:
+            raise invalid_argument(
+                "path",
+                f"{expected}; this file is corrupt or foreign ({e})",
+                path,
+                "point to the distribution file of a search, or save it again",
+            ) from e
+
+    def __repr__(self):
+        return f"ArchitectureDistribution({self.space!r}, name={self.name!r})"
