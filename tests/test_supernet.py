@@ -1,0 +1,195 @@
+"""Tests of the supernet: single-path execution and Algorithm 1's updates."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_parsec as kp
+from keras_parsec import supernet as supernet_lib
+
+OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
+
+
+def tiny_space(**overrides):
+    config = {"num_cells": 2, "filters": 4, "num_nodes": 2, "operations": OPS}
+    config.update(overrides)
+    return kp.SearchSpace(**config)
+
+
+def tiny_net(num_samples=2, seed=0, space=None):
+    keras.utils.set_random_seed(seed)
+    net = kp.SuperNet(space or tiny_space(), num_classes=3, num_samples=num_samples, seed=seed)
+    net.build((None, 8, 8, 1))
+    net.compile()
+    return net
+
+
+def tiny_batch(batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = tf.constant(rng.normal(size=(batch, 8, 8, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 3, size=batch).astype("int32"))
+    return x, y
+
+
+def choices_for(space, normal, reduce):
+    """[2, N, 2] choices from two lists of (operation, input) pairs."""
+    cells = [[space.choice_index(op, i) for op, i in cell] for cell in (normal, reduce)]
+    return np.array(cells, np.int32).reshape(2, space.num_nodes, 2)
+
+
+@pytest.mark.parametrize("operation", kp.OPERATIONS)
+def test_every_operation_runs_in_both_cell_types(operation):
+    space = tiny_space(operations=(operation,))
+    net = tiny_net(space=space)
+    x, _ = tiny_batch()
+    logits = net.architecture_logits(x, np.zeros((2, 2, 2), np.int32) + np.array([0, 1])[None, None])
+    assert logits.shape == (4, 3)
+    assert np.all(np.isfinite(logits.numpy()))
+
+
+def test_only_the_sampled_edges_receive_gradients():
+    net = tiny_net(space=tiny_space(num_cells=3))  # cell 0 normal, cells 1 and 2 reduction
+    space = net.search_space
+    choices = choices_for(
+        space,
+        normal=[("sep_conv_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("sep_conv_3x3", 1)],
+        reduce=[("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("max_pool_3x3", 2), ("sep_conv_3x3", 0)],
+    )
+    x, y = tiny_batch()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(supernet_lib.cross_entropy(y, net.architecture_logits(x, choices)))
+    gradients = tape.gradient(loss, net.trainable_variables)
+    used = {id(v) for v in net.architecture_variables(choices)}
+    for variable, gradient in zip(net.trainable_variables, gradients):
+        if id(variable) not in used:
+            assert gradient is None, variable.path
+    edge_names = {v.path for v in net.architecture_variables(choices) if "node" in v.path}
+    # Normal cell 0, node 0: sep_conv_3x3 from input 0 (4 weights), max_pool from input 1 (none).
+    assert sum("cell_0_node0_from0_sep_conv_3x3" in name for name in edge_names) == 4
+    assert not any("cell_0_node0_from1" in name for name in edge_names)
+    # Reduction cell 1, node 0: sep_conv_3x3 from inputs 1 and 0.
+    assert sum("cell_1_node0_from1_sep_conv_3x3" in name for name in edge_names) == 4
+
+
+def test_fixed_and_eager_execution_agree():
+    net = tiny_net()
+    x, _ = tiny_batch()
+    choices = net.sample_choices()[0]
+    eager = net.architecture_logits(x, choices)
+    compiled = tf.function(lambda: net.architecture_logits(x, choices))()
+    np.testing.assert_allclose(eager.numpy(), compiled.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def run_step_with(net, choices):
+    """One train_step with the sampler fixed to `choices`; returns (logits before, after)."""
+    net.sample_choices = lambda: choices
+    x, y = tiny_batch()
+    before = net.distribution.logits.numpy().copy()
+    net.train_step(((x, y), (x, y)))
+    return before, net.distribution.logits.numpy()
+
+
+def test_pi_update_is_adam_on_the_importance_weighted_score():
+    net = tiny_net(num_samples=3)
+    choices = net.distribution.sample_choices(3, seed=1).numpy()
+    x, y = tiny_batch()
+    log_likelihoods = np.array([float(net.log_likelihood(x, y, c)) for c in choices])
+    shifted = np.exp(log_likelihoods - log_likelihoods.max())
+    weights = shifted / shifted.sum()
+    probabilities = net.distribution.probabilities()
+    expected_gradient = np.zeros_like(probabilities)
+    for weight, choice in zip(weights, choices):
+        one_hot = np.zeros_like(probabilities)
+        for cell in range(2):
+            for node in range(net.search_space.num_nodes):
+                for slot in range(2):
+                    one_hot[cell, node, slot, choice[cell, node, slot]] = 1.0
+        expected_gradient += weight * (one_hot - probabilities)
+    before, after = run_step_with(net, choices)
+    # Adam's first step moves every coordinate by lr * sign(gradient) (ascent on log p).
+    significant = np.abs(expected_gradient) > 1e-4
+    np.testing.assert_allclose(
+        (after - before)[significant], 0.02 * np.sign(expected_gradient[significant]), rtol=1e-2
+    )
+    assert np.all(np.abs((after - before)[~net.distribution.mask]) == 0)
+
+
+def test_an_architecture_with_weight_zero_changes_no_weights_of_its_own():
+    net = tiny_net(num_samples=2)
+    space = net.search_space
+    kept = choices_for(
+        space,
+        normal=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1)],
+        reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1)],
+    )
+    dropped = choices_for(
+        space,
+        normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_3x3", 2)],
+        reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_3x3", 2)],
+    )
+    net.log_likelihood = lambda x, y, c: tf.constant(0.0 if np.array_equal(c, kept) else -1e4)
+    own = [v for v in net.architecture_variables(dropped) if "sep_conv" in v.path]
+    values = [v.numpy().copy() for v in own]
+    shared = net.classifier_kernel.numpy().copy()
+    run_step_with(net, np.stack([kept, dropped]))
+    for variable, value in zip(own, values):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    assert not np.array_equal(net.classifier_kernel.numpy(), shared)
+
+
+def test_peak_activations_do_not_depend_on_k_because_samples_run_one_by_one():
+    net = tiny_net(num_samples=4)
+    calls = []
+    original = net.architecture_logits
+
+    def recording(images, choices):
+        calls.append(np.asarray(choices).shape)
+        return original(images, choices)
+
+    net.architecture_logits = recording
+    run_step_with(net, net.sample_choices())
+    # K search forwards + K train passes, each on one architecture [2, N, 2].
+    assert calls == [(2, 2, 2)] * 8
+
+
+def test_short_search_on_digits_lowers_the_entropy():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images[..., None] / 16.0).astype("float32")[:768]
+    labels = digits.target[:768]
+    train, search = kp.split_train_search(images, labels, seed=0)
+    net = kp.SuperNet(tiny_space(filters=8), num_classes=10, num_samples=4, seed=0)
+    keras.utils.set_random_seed(0)
+    net.build((None, 8, 8, 1))
+    net.compile()
+    start = net.distribution.entropy()
+    history = net.fit(
+        kp.search_dataset(train, search, batch_size=64, seed=0),
+        validation_data=search,
+        epochs=3,
+        verbose=0,
+    )
+    entropies = history.history["entropy"]
+    assert entropies[-1] < start
+    assert set(history.history) >= {"loss", "entropy", "val_accuracy"}
+    assert history.history["val_accuracy"][-1] > 0.3  # 10 classes: chance is 0.1
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_cosine_schedule_runs_from_initial_to_final():
+    schedule = supernet_lib.CosineSchedule(0.025, 0.001, total_steps=10)
+    assert float(schedule(0)) == pytest.approx(0.025)
+    assert float(schedule(5)) == pytest.approx(0.013)
+    assert float(schedule(10)) == pytest.approx(0.001)
+    assert float(schedule(20)) == pytest.approx(0.001)
+
+
+def test_fit_sizes_the_default_schedule_to_the_run():
+    net = tiny_net()
+    x, y = tiny_batch(batch=8)
+    pairs = tf.data.Dataset.from_tensor_slices(((x, y), (x, y))).batch(4)
+    net.fit(pairs, epochs=3, verbose=0)
+    assert net.weight_optimizer.learning_rate is not None
+    assert net.weight_optimizer._learning_rate.total_steps == 6
