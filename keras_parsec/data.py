@@ -40,6 +40,20 @@ def split_train_search(images, labels, search_fraction=0.5, seed=0):
     return (images[train], labels[train]), (images[search], labels[search])
 
 
+def check_batch_size(batch_size, train, search):
+    """Raises unless `batch_size` is a positive int no larger than either half."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise errors.invalid_argument("batch_size", "a positive integer", batch_size)
+    for name, (images, _) in (("train", train), ("search", search)):
+        if len(images) < batch_size:
+            raise errors.invalid_argument(
+                "batch_size",
+                f"at most the size of the {name} half ({len(images)})",
+                batch_size,
+                "pass a smaller batch_size or more data",
+            )
+
+
 def search_dataset(train, search, batch_size, seed=0):
     """Pairs train and search batches as `((x_t, y_t), (x_s, y_s))` for `SuperNet.fit`.
 
@@ -54,16 +68,7 @@ def search_dataset(train, search, batch_size, seed=0):
     Returns:
         A `tf.data.Dataset` with full batches only.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise errors.invalid_argument("batch_size", "a positive integer", batch_size)
-    for name, (images, _) in (("train", train), ("search", search)):
-        if len(images) < batch_size:
-            raise errors.invalid_argument(
-                "batch_size",
-                f"at most the size of the {name} half ({len(images)})",
-                batch_size,
-                "pass a smaller batch_size or more data",
-            )
+    check_batch_size(batch_size, train, search)
 
     def batches(arrays, offset):
         images, labels = arrays
@@ -73,3 +78,100 @@ def search_dataset(train, search, batch_size, seed=0):
         )
 
     return tf.data.Dataset.zip((batches(train, 0), batches(search, 1).repeat())).prefetch(tf.data.AUTOTUNE)
+
+
+def as_arrays(images, labels=None, name="x"):
+    """Images and labels as NumPy arrays from arrays, a `tf.data.Dataset` or a tfds name.
+
+    Args:
+        images: array [N, H, W(, C)], a dataset of `(image, label)` (batched or
+            not), or the name of a tfds dataset (its "train" split).
+        labels: labels [N] when `images` is an array; None otherwise.
+        name: argument name used in error messages.
+
+    Returns:
+        `(images float32 [N, H, W, C], labels int32 [N])`; uint8 images scaled to [0, 1].
+    """
+    if isinstance(images, str):
+        import tensorflow_datasets as tfds
+
+        images = tfds.load(images, split="train", as_supervised=True)
+    if isinstance(images, tf.data.Dataset):
+        if labels is not None:
+            raise errors.invalid_argument("y", "None when x is a dataset of (image, label)", "labels")
+        spec = images.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise errors.invalid_argument(name, "a dataset of (image, label) pairs", spec)
+        if spec[0].shape.rank == 4:
+            images = images.unbatch()
+        pairs = list(images.as_numpy_iterator())
+        if not pairs:
+            raise errors.invalid_argument(name, "a non-empty dataset", "an empty dataset")
+        images, labels = np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    if labels is None:
+        raise errors.invalid_argument("y", "labels for the images", None, f"pass y=, or a dataset of pairs as {name}")
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or len(images) == 0:
+        raise errors.invalid_argument(
+            name, "images of shape [N, height, width, channels]", f"an array of shape {images.shape}"
+        )
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise errors.invalid_argument(
+            "y", f"one integer label per image ({len(images)} images)", f"labels of shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0)):
+            raise errors.invalid_type("y", "integer class labels", labels.dtype, "pass class indices, not one-hot")
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255.0
+    images = images.astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise errors.invalid_argument(name, "finite pixel values", "NaN or infinite values", "clean the data")
+    return images, labels.astype(np.int32)
+
+
+def prepare_search_data(x, y, validation_data, search_data, batch_size, num_classes, space, seed):
+    """Checks and splits a search's inputs before any expensive work.
+
+    Returns:
+        `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
+    """
+    images, labels = as_arrays(x, y, "x")
+    if search_data is None:
+        train, search = split_train_search(images, labels, seed=seed)
+    else:
+        train, search = (images, labels), as_arrays(*_pair(search_data, "search_data"), name="search_data")
+    validation = as_arrays(*_pair(validation_data, "validation_data"), "validation_data") if validation_data else search
+    parts = {"x": train, "search_data": search, "validation_data": validation}
+    largest = max(int(p[1].max()) for p in parts.values())
+    if num_classes is None:
+        num_classes = max(largest + 1, 2)
+    for part, (images, labels) in parts.items():
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise errors.invalid_argument(
+                "y" if part == "x" else part, f"labels in [0, {num_classes})",
+                f"labels in [{labels.min()}, {labels.max()}]", "pass num_classes= or fix the labels",
+            )
+        if images.shape[1:] != train[0].shape[1:]:
+            raise errors.invalid_argument(part, f"images of shape {train[0].shape[1:]}", images.shape[1:])
+    smallest = min(train[0].shape[1:3])
+    needed = 2 ** len(space.reduction_indices)
+    if smallest < needed:
+        raise errors.invalid_argument(
+            "x", f"images of at least {needed}x{needed} pixels for {len(space.reduction_indices)} reduction cells",
+            f"{train[0].shape[1]}x{train[0].shape[2]} images", "resize the images or use fewer cells",
+        )
+    check_batch_size(batch_size, train, search)
+    return train, search, validation, num_classes
+
+
+def _pair(value, name):
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value
+    if isinstance(value, (tf.data.Dataset, str)):
+        return value, None
+    raise errors.invalid_argument(name, "an (images, labels) pair or a dataset of pairs", type(value).__name__)

@@ -1,0 +1,182 @@
+"""ParsecOracle: a Keras Tuner oracle whose trials are PARSEC search runs."""
+
+import json
+import os
+import tempfile
+
+import keras_tuner
+
+from keras_parsec import errors
+from keras_parsec.distribution import ArchitectureDistribution
+from keras_parsec.space import Genotype, SearchSpace
+
+RUNNING = "RUNNING"
+
+
+def write_json_atomically(path, data):
+    """Writes `data` as JSON to `path` through a temporary file and a rename.
+
+    Args:
+        path: destination file.
+        data: JSON-serialisable object.
+
+    Returns:
+        `path`.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
+    try:
+        with os.fdopen(descriptor, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
+
+
+class ParsecOracle(keras_tuner.Oracle):
+    """Oracle whose trials are search runs, each holding its own distribution over cells.
+
+    A trial is one run of Algorithm 1 with its own seed, number of samples K and
+    learning rates (the paper runs several seeds and keeps the best). The oracle
+    records, per run, the learnt logits pi, the mode genotype, its entropy and
+    its per-epoch history, and keeps all of it in its state, so a reloaded
+    project has every finished run.
+
+    Args:
+        search_space: the `SearchSpace` searched.
+        num_samples: K, or a list of K values cycled over trials.
+        architecture_learning_rate: Adam learning rate of pi, or a list cycled.
+        weight_learning_rate: initial SGD learning rate of the shared weights,
+            or a list cycled.
+        objective: what ranks runs; default `"val_accuracy"` of the mode.
+        max_trials: number of search runs.
+        seed: base seed; run i uses `seed + i`.
+        **kwargs: passed to `keras_tuner.Oracle`.
+    """
+
+    def __init__(
+        self,
+        search_space,
+        num_samples=16,
+        architecture_learning_rate=0.02,
+        weight_learning_rate=0.025,
+        objective="val_accuracy",
+        max_trials=1,
+        seed=None,
+        **kwargs,
+    ):
+        if not isinstance(search_space, SearchSpace):
+            raise errors.invalid_type("search_space", "a keras_parsec.SearchSpace", search_space)
+        if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
+            raise errors.invalid_argument("max_trials", "a positive integer", max_trials, "pass max_trials=1 or more")
+        super().__init__(objective=_default_objective(objective), max_trials=max_trials, seed=seed, **kwargs)
+        self.search_space = search_space
+        self.num_samples = _cycled("num_samples", num_samples, int)
+        self.architecture_learning_rate = _cycled("architecture_learning_rate", architecture_learning_rate, float)
+        self.weight_learning_rate = _cycled("weight_learning_rate", weight_learning_rate, float)
+        self.base_seed = 0 if seed is None else int(seed)
+        self.runs = {}
+
+    def populate_space(self, trial_id):
+        """Seed, K and learning rates of run `trial_id` (an index), cycling the given lists."""
+        index = int(trial_id)
+        values = {
+            "seed": self.base_seed + index,
+            "num_samples": self.num_samples[index % len(self.num_samples)],
+            "architecture_learning_rate": self.architecture_learning_rate[
+                index % len(self.architecture_learning_rate)
+            ],
+            "weight_learning_rate": self.weight_learning_rate[index % len(self.weight_learning_rate)],
+        }
+        for name, value in values.items():
+            if name not in self.hyperparameters:
+                self.hyperparameters.Fixed(name, value)
+        return {"status": RUNNING, "values": values}
+
+    def score_trial(self, trial):
+        """A run is scored by its last epoch: the distribution it ends with is what it returns."""
+        history = trial.metrics.get_history(self.objective.name)
+        if not history:
+            return super().score_trial(trial)
+        trial.score = history[-1].value[0] if isinstance(history[-1].value, list) else history[-1].value
+        trial.best_step = history[-1].step
+
+    @keras_tuner.synchronized
+    def record_run(self, trial_id, distribution, history):
+        """Keeps run `trial_id`'s distribution, mode, entropy and history in the state.
+
+        Args:
+            trial_id: the trial (run) id.
+            distribution: its final `ArchitectureDistribution`.
+            history: dict of per-epoch metric lists (`keras.callbacks.History.history`).
+        """
+        self.runs[trial_id] = {
+            "logits": distribution.logits.numpy().tolist(),
+            "mode": distribution.mode().to_dict(),
+            "entropy": float(distribution.entropy()),
+            "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+        }
+        self.save()
+
+    def get_distribution(self, trial_id):
+        """The `ArchitectureDistribution` run `trial_id` ended with."""
+        return ArchitectureDistribution(self.search_space, logits=self.runs[trial_id]["logits"])
+
+    def get_genotype(self, trial_id):
+        """The mode `Genotype` of run `trial_id`."""
+        return Genotype.from_dict(self.runs[trial_id]["mode"])
+
+    def get_state(self):
+        state = super().get_state()
+        state["parsec"] = {"search_space": self.search_space.get_config(), "runs": self.runs, "seed": self.base_seed}
+        return state
+
+    def set_state(self, state):
+        if "parsec" not in state:
+            raise errors.invalid_argument(
+                "directory",
+                "a project written by ParsecTuner",
+                f"an oracle state without PARSEC runs in {self._project_dir}",
+                "choose another project_name, or pass overwrite=True to replace it",
+            )
+        saved_space = SearchSpace.from_config(state["parsec"]["search_space"])
+        if saved_space != self.search_space:
+            raise errors.invalid_argument(
+                "search_space",
+                f"the space of the search saved in {self._project_dir}: {saved_space}",
+                self.search_space,
+                "pass the same search space to resume, another project_name for a new search, "
+                "or overwrite=True to replace the old one",
+            )
+        super().set_state(state)
+        self.runs = state["parsec"]["runs"]
+        self.base_seed = state["parsec"]["seed"]
+
+    def save(self):
+        """Saves the oracle state atomically (a crash never leaves half a file)."""
+        write_json_atomically(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        write_json_atomically(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+
+def _default_objective(objective):
+    if objective == "val_accuracy":
+        return keras_tuner.Objective("val_accuracy", direction="max")
+    return objective
+
+
+def _cycled(name, value, kind):
+    """`value` as a non-empty list of positive `kind` values (one per trial, cycled)."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    allowed = (int,) if kind is int else (int, float)
+    expected = "a positive integer" if kind is int else "a positive number"
+    if not values or any(isinstance(v, bool) or not isinstance(v, allowed) or v <= 0 for v in values):
+        raise errors.invalid_argument(name, f"{expected} or a non-empty list of them", value)
+    return [kind(v) for v in values]

@@ -1,0 +1,325 @@
+"""ParsecTuner: Keras Tuner's search loop around PARSEC search runs."""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import keras
+import keras_tuner
+import numpy as np
+
+from keras_parsec import data as data_lib
+from keras_parsec import errors
+from keras_parsec.distribution import ArchitectureDistribution
+from keras_parsec.oracle import ParsecOracle
+from keras_parsec.supernet import CosineSchedule, SuperNet
+
+STATE_FILE = "search_state.npz"
+
+
+class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
+    """Searches a DARTS cell space with PARSEC, one Keras Tuner trial per search run.
+
+    Args:
+        search_space: the `SearchSpace` to search.
+        num_samples: K, architectures sampled per step (a list: one per trial, cycled).
+        objective: what ranks runs; default the mode's `"val_accuracy"`.
+        max_trials: search runs (seeds); the best by the objective wins (paper 4.1).
+        seed: base seed; run i uses `seed + i`; also seeds the train/search split.
+        directory: where the project folder goes.
+        project_name: name of the project folder.
+        overwrite: replace an existing project instead of resuming it.
+        distribution_strategy: a `tf.distribute.Strategy` the supernet is built in.
+        prior: an `ArchitectureDistribution` that initialises pi (paper 4.2);
+            it may come from a space with other `num_cells`/`filters`.
+        architecture_learning_rate: Adam learning rate of pi (paper: 0.02).
+        weight_learning_rate: initial cosine learning rate of the weights (0.025).
+        **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
+
+    Example:
+
+    ```python
+    tuner = ParsecTuner(SearchSpace(num_cells=8, filters=16), num_samples=16,
+                        directory="runs", project_name="cifar10", seed=1)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=50, batch_size=64)
+    genotype = tuner.get_best_genotypes()[0]
+    ```
+    """
+
+    def __init__(
+        self,
+        search_space,
+        num_samples=16,
+        objective="val_accuracy",
+        max_trials=1,
+        seed=None,
+        directory=None,
+        project_name=None,
+        overwrite=False,
+        distribution_strategy=None,
+        prior=None,
+        architecture_learning_rate=0.02,
+        weight_learning_rate=0.025,
+        **kwargs,
+    ):
+        if prior is not None:
+            # Fails early, with the distribution's own message, on an incompatible prior.
+            ArchitectureDistribution(search_space, prior=prior)
+        oracle = ParsecOracle(
+            search_space,
+            num_samples=num_samples,
+            architecture_learning_rate=architecture_learning_rate,
+            weight_learning_rate=weight_learning_rate,
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            **kwargs,
+        )
+        self.search_space = search_space
+        self.prior = prior
+        self.distribution_strategy = distribution_strategy
+        self.data_seed = 0 if seed is None else int(seed)
+        self._search_summary = None
+        try:
+            super().__init__(oracle, directory=directory, project_name=project_name, overwrite=overwrite)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise errors.invalid_argument(
+                "project_name",
+                "a project folder with readable state files",
+                os.path.join(directory or ".", project_name or "untitled_project"),
+                "the state files there are corrupt: move the folder away, choose another project_name, "
+                "or pass overwrite=True to replace it",
+            ) from e
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        x,
+        y=None,
+        validation_data=None,
+        search_data=None,
+        epochs=50,
+        batch_size=64,
+        callbacks=None,
+        verbose=1,
+        num_classes=None,
+    ):
+        """Runs `max_trials` PARSEC searches, resuming any that an earlier call left unfinished.
+
+        Args:
+            x: images as a NumPy array [N, H, W, C], a `tf.data.Dataset` of
+                `(image, label)` (batched or not), or a tfds dataset name.
+            y: labels [N] when `x` is an array.
+            validation_data: `(images, labels)` to score the mode on; default
+                the search half.
+            search_data: `(images, labels)` of the search set; default: half
+                of `x` split off (paper 4.1).
+            epochs: search epochs per run.
+            batch_size: examples per train and per search batch.
+            callbacks: Keras callbacks, passed to the training loop.
+            verbose: Keras verbosity.
+            num_classes: number of classes; inferred from the labels if None.
+        """
+        train, search, validation, num_classes = data_lib.prepare_search_data(
+            x, y, validation_data, search_data, batch_size, num_classes, self.search_space, self.data_seed
+        )
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise errors.invalid_argument("epochs", "a positive integer", epochs)
+        self._search_summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
+        super().search(
+            train=train,
+            search=search,
+            validation=validation,
+            num_classes=num_classes,
+            epochs=epochs,
+            batch_size=batch_size,
+            callbacks=callbacks or [],
+            verbose=verbose,
+        )
+
+    def run_trial(self, trial, train, search, validation, num_classes, epochs, batch_size, callbacks, verbose):
+        """One PARSEC search run; continues from its last finished epoch if one was saved."""
+        values = trial.hyperparameters.values
+        keras.utils.set_random_seed(values["seed"])
+        scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
+        with scope:
+            distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
+            net = SuperNet(
+                self.search_space,
+                num_classes,
+                distribution=distribution,
+                num_samples=values["num_samples"],
+                seed=values["seed"],
+            )
+            net.build((None,) + tuple(train[0].shape[1:]))
+            steps = len(train[0]) // batch_size
+            net.compile(
+                weight_optimizer=keras.optimizers.SGD(
+                    learning_rate=CosineSchedule(values["weight_learning_rate"], 0.001, epochs * steps), momentum=0.9
+                ),
+                architecture_optimizer=keras.optimizers.Adam(
+                    learning_rate=values["architecture_learning_rate"], beta_1=0.5, beta_2=0.999
+                ),
+            )
+        checkpoint = SearchCheckpoint(net, os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE))
+        initial_epoch = checkpoint.restore()
+        if initial_epoch and verbose:
+            print(f"Resuming trial {trial.trial_id} from epoch {initial_epoch}/{epochs}.")
+        if initial_epoch < epochs:
+            net.fit(
+                data_lib.search_dataset(train, search, batch_size, seed=values["seed"]),
+                validation_data=validation,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                callbacks=list(callbacks) + [checkpoint],
+                verbose=verbose,
+            )
+        self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
+        return {name: series[-1] for name, series in checkpoint.history.items()}
+
+    # ----------------------------------------------------------------- results
+    def _best_trial_ids(self, num):
+        trials = [t for t in self.oracle.get_best_trials(num) if t.trial_id in self.oracle.runs]
+        if not trials:
+            raise errors.invalid_argument(
+                "tuner", "a finished search run", "no finished run", "call search() first"
+            )
+        return [t.trial_id for t in trials]
+
+    def get_best_genotypes(self, num_genotypes=1):
+        """Mode genotypes of the best runs, best first."""
+        return [self.oracle.get_genotype(i) for i in self._best_trial_ids(num_genotypes)]
+
+    def get_best_distribution(self):
+        """The `ArchitectureDistribution` of the best run (a prior for the next search)."""
+        return self.oracle.get_distribution(self._best_trial_ids(1)[0])
+
+    def get_best_models(self, num_models=1, **network_kwargs):
+        """Untrained `CellNetwork`s of the best genotypes at the searched size.
+
+        The supernet's shared weights are not transferred: the paper trains the
+        found architecture from scratch, and these networks are built for that.
+
+        Args:
+            num_models: how many.
+            **network_kwargs: override `CellNetwork` arguments (num_cells, filters...).
+
+        Returns:
+            List of `CellNetwork`, best first, with freshly initialised weights.
+        """
+        from keras_parsec.networks import CellNetwork
+
+        summary = self._search_summary or {}
+        kwargs = {
+            "num_classes": summary.get("num_classes"),
+            "num_cells": self.search_space.num_cells,
+            "filters": self.search_space.filters,
+            "input_shape": tuple(summary.get("input_shape", ())) or None,
+        }
+        kwargs.update(network_kwargs)
+        if kwargs["num_classes"] is None or kwargs["input_shape"] is None:
+            raise errors.invalid_argument(
+                "num_classes", "known after search()", None, "pass num_classes= and input_shape="
+            )
+        return [CellNetwork(g, **kwargs) for g in self.get_best_genotypes(num_models)]
+
+    def get_best_hyperparameters(self, num_trials=1):
+        """`HyperParameters` that `CellHyperModel.build` turns into the best genotypes."""
+        from keras_parsec import hypermodel
+
+        result = []
+        for genotype in self.get_best_genotypes(num_trials):
+            hp = keras_tuner.HyperParameters()
+            hypermodel.declare_hyperparameters(hp, self.search_space)
+            hp.values.update(hypermodel.genotype_to_values(genotype))
+            result.append(hp)
+        return result
+
+    def results_summary(self, num_trials=10):
+        """Prints the best runs: score, seed, K, entropy and mode genotype."""
+        print(f"Results summary\nResults in {self.project_dir}\nObjective: {self.oracle.objective}")
+        for trial in self.oracle.get_best_trials(num_trials):
+            run = self.oracle.runs.get(trial.trial_id)
+            values = trial.hyperparameters.values
+            print(f"\nTrial {trial.trial_id}: score {trial.score}  seed {values.get('seed')}  "
+                  f"K {values.get('num_samples')}  status {trial.status}")
+            if run:
+                print(f"  entropy {run['entropy']:.3f} nats\n  genotype {self.oracle.get_genotype(trial.trial_id)}")
+
+    def get_state(self):
+        return {"search_summary": self._search_summary}
+
+    def set_state(self, state):
+        self._search_summary = state.get("search_summary")
+
+
+class SearchCheckpoint(keras.callbacks.Callback):
+    """Saves and restores everything a run needs to continue after its last finished epoch.
+
+    One `.npz` file, written through a temporary file and a rename: the shared
+    weights, both optimizers' state, the logits pi, the sampler's seed state,
+    the finished epoch count and the per-epoch history.
+
+    Args:
+        net: the `SuperNet` of the run.
+        path: the `.npz` file.
+    """
+
+    def __init__(self, net, path):
+        super().__init__()
+        self.net = net
+        self.path = path
+        self.history = {}
+
+    def _variables(self):
+        self.net._ensure_optimizers_built()
+        net = self.net
+        return (
+            list(net.weights)
+            + list(net.weight_optimizer.variables)
+            + list(net.architecture_optimizer.variables)
+            + [net.distribution.logits, net.seed_generator.state]
+        )
+
+    def restore(self):
+        """Loads the saved state if there is one; returns the number of finished epochs."""
+        if not os.path.exists(self.path):
+            return 0
+        variables = self._variables()
+        try:
+            with np.load(self.path) as saved:
+                meta = json.loads(str(saved["meta"]))
+                arrays = [saved[f"v{i}"] for i in range(meta["num_variables"])]
+        except (OSError, ValueError, KeyError) as e:
+            raise errors.invalid_argument(
+                "directory", "a readable search state", self.path,
+                "the file is corrupt or foreign: move it away to restart this run, or pass overwrite=True",
+            ) from e
+        if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
+            raise errors.invalid_argument(
+                "directory", "a search state of this search space and data", self.path,
+                "it was written by a different search: use another project_name or overwrite=True",
+            )
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
+        self.history = meta["history"]
+        return int(meta["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        variables = self._variables()
+        meta = {"epoch": epoch + 1, "history": self.history, "num_variables": len(variables)}
+        arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(variables)}
+        directory = os.path.dirname(os.path.abspath(self.path))
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".npz")
+        try:
+            with os.fdopen(descriptor, "wb") as f:
+                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+            os.replace(temporary, self.path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
+
