@@ -186,15 +186,20 @@ def main(argv):
     del argv
     if FLAGS.child:
         batch, k = FLAGS.child_batch, FLAGS.child_samples
-        result = {"fixed": lambda: child_fixed(batch), "parsec": lambda: child_parsec(batch, k),
-                  "darts": lambda: child_darts(batch)}[FLAGS.child]()
+        result = {
+            "fixed": lambda: child_fixed(batch),
+            "parsec": lambda: child_parsec(batch, k),
+            "darts": lambda: child_darts(batch),
+        }[FLAGS.child]()
         result["peak_rss_mb"] = _peak_rss_mb()
         print(json.dumps(result))
         return
     k = FLAGS.num_samples
     kinds = ["fixed", "parsec"] + (["darts"] if FLAGS.darts else [])
-    print(f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "
-          f"{FLAGS.image_size}x{FLAGS.image_size} images, K={k}; one subprocess per line.")
+    print(
+        f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "
+        f"{FLAGS.image_size}x{FLAGS.image_size} images, K={k}; one subprocess per line."
+    )
     b1, b2 = (int(b) for b in FLAGS.memory_batches)
     memory = {}
     for kind in kinds:
@@ -206,9 +211,15 @@ def main(argv):
     fixed = timing["fixed"]
     rows = [
         ("activation memory per example (MB)", {kd: memory[kd] for kd in kinds}, memory["fixed"]),
-        ("time per architecture, one step (s)",
-         {"fixed": fixed["step_s"], "parsec": timing["parsec"]["per_architecture_s"],
-          **({"darts": timing["darts"]["step_s"]} if FLAGS.darts else {})}, fixed["step_s"]),
+        (
+            "time per architecture, one step (s)",
+            {
+                "fixed": fixed["step_s"],
+                "parsec": timing["parsec"]["per_architecture_s"],
+                **({"darts": timing["darts"]["step_s"]} if FLAGS.darts else {}),
+            },
+            fixed["step_s"],
+        ),
         ("graph build + first step (s)", {kd: timing[kd]["first_step_s"] for kd in kinds}, fixed["first_step_s"]),
     ]
     print()
@@ -219,10 +230,11 @@ def main(argv):
         ratios = " | ".join(f"{values[kd] / base:.2f}x" for kd in kinds[1:])
         print(f"| {name} | {cells} | {ratios} |")
     peak_k = timing["parsec"]["peak_rss_mb"]
-    print(f"\nPARSEC peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "
-          f"(ratio {peak_k / peak_k1:.2f}x)")
-    print("Targets: memory <= 1.25x fixed, time per architecture <= 1.6x, build + first step <= 10x, "
-          "peak flat in K.")
+    print(
+        f"\nPARSEC peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "
+        f"(ratio {peak_k / peak_k1:.2f}x)"
+    )
+    print("Targets: memory <= 1.25x fixed, time per architecture <= 1.6x, build + first step <= 10x, peak flat in K.")
 
 
 if __name__ == "__main__":

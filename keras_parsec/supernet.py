@@ -80,6 +80,8 @@ class SuperNet(keras.Model):
         self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.skip_zero_weights = True
+        self._gradient_sums = None
+        self._weight_update = None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self._compiled = {}
@@ -130,26 +132,31 @@ class SuperNet(keras.Model):
         super().build(input_shape)
 
     # ---------------------------------------------------------------- forward
-    def _apply(self, key, python_function, x, weights):
-        """Runs `python_function(x, weights)`, compiled once per key and input shapes.
+    def _apply(self, key, python_function, inputs, weights):
+        """Runs `python_function(inputs, weights)`, compiled once per key and input shapes.
 
         Concrete functions are cached and called directly: that skips the
         `tf.function` dispatch, a third of the per-call cost in eager mode.
+
+        Args:
+            key: hashable name of the computation.
+            python_function: `(inputs, weights) -> tensor`.
+            inputs: a tensor or a tuple of tensors.
+            weights: list of variables or tensors.
         """
         if tf.inside_function():
-            return python_function(x, weights)
+            return python_function(inputs, weights)
         weights = [tf.convert_to_tensor(w) for w in weights]
-        signature = (key, tuple(x.shape), x.dtype, tuple(tuple(w.shape) for w in weights))
+        flat = inputs if isinstance(inputs, tuple) else (inputs,)
+        signature = (key, tuple((tuple(t.shape), t.dtype) for t in flat), tuple(tuple(w.shape) for w in weights))
         function = self._compiled.get(signature)
         if function is None:
+            specs = tuple(tf.TensorSpec(t.shape, t.dtype) for t in flat)
             function = tf.function(python_function, autograph=False).get_concrete_function(
-                tf.TensorSpec(x.shape, x.dtype), [tf.TensorSpec(w.shape, w.dtype) for w in weights]
+                specs if isinstance(inputs, tuple) else specs[0], [tf.TensorSpec(w.shape, w.dtype) for w in weights]
             )
             self._compiled[signature] = function
-        return function(x, weights)
-
-    def _operation(self, op, stride, x, weights):
-        return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, weights)
+        return function(inputs, weights)
 
     def architecture_logits(self, images, choices):
         """Logits of the architecture `choices` on `images`.
@@ -167,10 +174,10 @@ class SuperNet(keras.Model):
         s0 = s1 = self._apply("stem", stem, x, [self.stem_kernel])
         for cell in self.cells:
             if cell["reduction_prev"]:
-                p0 = self._apply("reduce_input", lambda x, w: ops.factorized_reduce(x, w), s0, cell["pre0"])
+                p0 = self._apply("reduce_input", _factorized_reduce, s0, cell["pre0"])
             else:
-                p0 = self._apply("preprocess", lambda x, w: ops.relu_conv_bn(x, w), s0, cell["pre0"])
-            p1 = self._apply("preprocess", lambda x, w: ops.relu_conv_bn(x, w), s1, cell["pre1"])
+                p0 = self._apply("preprocess", _preprocess, s0, cell["pre0"])
+            p1 = self._apply("preprocess", _preprocess, s1, cell["pre1"])
             s0, s1 = s1, self._cell(p0, p1, cell, choices[REDUCE if cell["reduction"] else NORMAL])
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
@@ -178,14 +185,29 @@ class SuperNet(keras.Model):
         states = [s0, s1]
         operations = self.search_space.operations
         for node in range(self.search_space.num_nodes):
-            outputs = []
+            slots = []
             for choice in choices[node]:
                 source, op_index = divmod(int(choice), len(operations))
                 op = operations[op_index]
                 stride = 2 if cell["reduction"] and source < 2 else 1
-                outputs.append(self._operation(op, stride, states[source], cell["edges"][node, source, op]))
-            states.append(outputs[0] + outputs[1])
+                slots.append((op, stride, states[source], cell["edges"][node, source, op]))
+            states.append(self._node(*sorted(slots, key=lambda slot: slot[:2])))
         return tf.concat(states[2:], axis=-1)
+
+    def _node(self, first, second):
+        """One intermediate node, both input slots in one compiled graph so they run in parallel.
+
+        Slots come sorted by (operation, stride), so (a, b) and (b, a) share a trace.
+        """
+        (op_a, stride_a, x_a, weights_a), (op_b, stride_b, x_b, weights_b) = first, second
+        split = len(weights_a)
+
+        def node(inputs, weights):
+            return ops.apply_operation(op_a, inputs[0], weights[:split], stride_a) + ops.apply_operation(
+                op_b, inputs[1], weights[split:], stride_b
+            )
+
+        return self._apply(("node", op_a, stride_a, op_b, stride_b), node, (x_a, x_b), weights_a + weights_b)
 
     def architecture_variables(self, choices):
         """The trainable variables architecture `choices` uses (the rest get no gradient)."""
@@ -207,7 +229,9 @@ class SuperNet(keras.Model):
         return self.architecture_logits(inputs, self.distribution.mode_choices().numpy())
 
     # ---------------------------------------------------------------- training
-    def compile(self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs):
+    def compile(
+        self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs
+    ):
         """Configures Algorithm 1's two optimizers (paper and DARTS defaults).
 
         Args:
@@ -247,6 +271,7 @@ class SuperNet(keras.Model):
         if not self.weight_optimizer.built:
             self.weight_optimizer.build(self.trainable_variables)
             self.architecture_optimizer.build([self.distribution.logits])
+            self._gradient_sums = GradientSums(self.trainable_variables)
 
     def sample_choices(self):
         """K architectures from the current distribution, as an int array [K, 2, N, 2]."""
@@ -266,7 +291,6 @@ class SuperNet(keras.Model):
         choices = self.sample_choices()
         log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
         weights = dist_lib.importance_weights(log_likelihoods)
-        accumulated = {}
         weighted_loss = 0.0
         for k, architecture in enumerate(choices):
             weight = float(weights[k])
@@ -277,14 +301,11 @@ class SuperNet(keras.Model):
                 logits = self.architecture_logits(x_train, architecture)
                 loss = tf.reduce_mean(cross_entropy(y_train, logits))
             for variable, gradient in zip(variables, tape.gradient(loss, variables)):
-                if gradient is None:  # e.g. a cell input that no node of this architecture reads
-                    continue
-                key = id(variable)
-                previous = accumulated.get(key, (variable, 0.0))[1]
-                accumulated[key] = (variable, previous + weight * tf.convert_to_tensor(gradient))
+                if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
+                    self._gradient_sums.add(variable, weight * tf.convert_to_tensor(gradient))
             weighted_loss += weight * loss
             self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
-        self._update_weights(list(accumulated.values()))
+        self._apply_weight_gradients()
         pi_gradient = self.distribution.score_gradient(choices, weights)
         # Adam minimises: ascend log p(y | X, v, pi) by descending its negation.
         self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
@@ -295,15 +316,25 @@ class SuperNet(keras.Model):
             "entropy": self.distribution.entropy(),
         }
 
-    def _update_weights(self, pairs):
-        if not pairs:
-            return
-        variables = [v for v, _ in pairs]
-        gradients = [g for _, g in pairs]
-        if self.gradient_clip_norm:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
-        gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
-        self.weight_optimizer.apply(gradients, variables)
+    def _apply_weight_gradients(self):
+        """Clips, adds weight decay and applies the summed weighted gradients, in one compiled graph.
+
+        Every shared weight is updated, with a zero gradient where no sampled
+        architecture used it: momentum and weight decay then act on it as in the
+        DARTS reference code, and one graph serves every step.
+        """
+        if self._weight_update is None:
+            variables = self.trainable_variables
+
+            def update():
+                gradients = self._gradient_sums.read_and_reset()
+                if self.gradient_clip_norm:
+                    gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
+                gradients = [g + self.weight_decay * v for g, v in zip(gradients, variables)]
+                self.weight_optimizer.apply(gradients, variables)
+
+            self._weight_update = tf.function(update, autograph=False)
+        self._weight_update()
 
     def test_step(self, data):
         """Scores the mode architecture: `accuracy` here is `val_accuracy` in `fit` logs."""
@@ -312,6 +343,38 @@ class SuperNet(keras.Model):
         self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+class GradientSums:
+    """Per-variable sums of the importance-weighted gradients of one step.
+
+    Args:
+        variables: the variables whose gradients are summed.
+    """
+
+    def __init__(self, variables):
+        self._index = {id(v): i for i, v in enumerate(variables)}
+        self._sums = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+
+    def add(self, variable, gradient):
+        """Adds `gradient` (a tensor or `IndexedSlices`) to the sum of `variable`."""
+        self._sums[self._index[id(variable)]].assign_add(gradient)
+
+    def read_and_reset(self):
+        """The sums as tensors, and every sum back to zero (inside one graph)."""
+        values = [tf.identity(s) for s in self._sums]
+        with tf.control_dependencies(values):
+            for s in self._sums:
+                s.assign(tf.zeros_like(s))
+        return values
+
+
+def _preprocess(x, weights):
+    return ops.relu_conv_bn(x, weights)
+
+
+def _factorized_reduce(x, weights):
+    return ops.factorized_reduce(x, weights)
 
 
 def stem(x, weights):
