@@ -54,30 +54,48 @@ def check_batch_size(batch_size, train, search):
             )
 
 
-def search_dataset(train, search, batch_size, seed=0):
+def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch=0):
     """Pairs train and search batches as `((x_t, y_t), (x_s, y_s))` for `SuperNet.fit`.
 
     The search half is cycled, so one epoch is one pass over the train half.
+    With `epochs`, each epoch's order depends only on `seed` and the epoch
+    number, so a run resumed at `initial_epoch` sees exactly the batches an
+    uninterrupted run would.
 
     Args:
         train: `(images, labels)` arrays of the train half.
         search: `(images, labels)` arrays of the search half.
         batch_size: int, examples per batch of each half.
         seed: int, seed of the per-epoch shuffles.
+        epochs: if given, the dataset holds epochs `initial_epoch..epochs-1`
+            back to back (pass `steps_per_epoch=len(train) // batch_size` to fit);
+            if None, one epoch that reshuffles on every iteration.
+        initial_epoch: first epoch held when `epochs` is given.
 
     Returns:
         A `tf.data.Dataset` with full batches only.
     """
     check_batch_size(batch_size, train, search)
 
-    def batches(arrays, offset):
+    def examples(arrays):
         images, labels = arrays
-        dataset = tf.data.Dataset.from_tensor_slices((np.asarray(images, np.float32), np.asarray(labels, np.int32)))
-        return dataset.shuffle(len(images), seed=seed + offset, reshuffle_each_iteration=True).batch(
-            batch_size, drop_remainder=True
+        return tf.data.Dataset.from_tensor_slices((np.asarray(images, np.float32), np.asarray(labels, np.int32)))
+
+    train_examples, search_examples = examples(train), examples(search)
+
+    def one_epoch(epoch_seed, reshuffle):
+        def batches(dataset, size, offset):
+            shuffled = dataset.shuffle(size, seed=epoch_seed * 2 + offset, reshuffle_each_iteration=reshuffle)
+            return shuffled.batch(batch_size, drop_remainder=True)
+
+        return tf.data.Dataset.zip(
+            (batches(train_examples, len(train[0]), 0), batches(search_examples, len(search[0]), 1).repeat())
         )
 
-    return tf.data.Dataset.zip((batches(train, 0), batches(search, 1).repeat())).prefetch(tf.data.AUTOTUNE)
+    if epochs is None:
+        return one_epoch(seed, True).prefetch(tf.data.AUTOTUNE)
+    epoch_seeds = tf.data.Dataset.range(initial_epoch, epochs).map(lambda e: tf.cast(seed, tf.int64) * 100003 + e)
+    return epoch_seeds.flat_map(lambda s: one_epoch(s, False)).prefetch(tf.data.AUTOTUNE)
 
 
 def as_arrays(images, labels=None, name="x"):
@@ -145,7 +163,7 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
         train, search = split_train_search(images, labels, seed=seed)
     else:
         train, search = (images, labels), as_arrays(*_pair(search_data, "search_data"), name="search_data")
-    validation = as_arrays(*_pair(validation_data, "validation_data"), "validation_data") if validation_data else search
+    validation = as_arrays(*_pair(validation_data, "validation_data"), "validation_data") if validation_data is not None else search
     parts = {"x": train, "search_data": search, "validation_data": validation}
     largest = max(int(p[1].max()) for p in parts.values())
     if num_classes is None:
@@ -153,8 +171,10 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
     for part, (images, labels) in parts.items():
         if labels.min() < 0 or labels.max() >= num_classes:
             raise errors.invalid_argument(
-                "y" if part == "x" else part, f"labels in [0, {num_classes})",
-                f"labels in [{labels.min()}, {labels.max()}]", "pass num_classes= or fix the labels",
+                "y" if part == "x" else part,
+                f"labels in [0, {num_classes})",
+                f"labels in [{labels.min()}, {labels.max()}]",
+                "pass num_classes= or fix the labels",
             )
         if images.shape[1:] != train[0].shape[1:]:
             raise errors.invalid_argument(part, f"images of shape {train[0].shape[1:]}", images.shape[1:])
@@ -162,8 +182,10 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
     needed = 2 ** len(space.reduction_indices)
     if smallest < needed:
         raise errors.invalid_argument(
-            "x", f"images of at least {needed}x{needed} pixels for {len(space.reduction_indices)} reduction cells",
-            f"{train[0].shape[1]}x{train[0].shape[2]} images", "resize the images or use fewer cells",
+            "x",
+            f"images of at least {needed}x{needed} pixels for {len(space.reduction_indices)} reduction cells",
+            f"{train[0].shape[1]}x{train[0].shape[2]} images",
+            "resize the images or use fewer cells",
         )
     check_batch_size(batch_size, train, search)
     return train, search, validation, num_classes
@@ -175,3 +197,20 @@ def _pair(value, name):
     if isinstance(value, (tf.data.Dataset, str)):
         return value, None
     raise errors.invalid_argument(name, "an (images, labels) pair or a dataset of pairs", type(value).__name__)
+
+
+def load_digits_images():
+    """scikit-learn's 8x8 digits (offline) as float32 images [1797, 8, 8, 1] in [0, 1] and int labels.
+
+    Returns:
+        `(images, labels)`.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ImportError(
+            "The digits dataset comes from scikit-learn: `pip install scikit-learn` "
+            "(or `pip install keras-parsec[examples]`)."
+        ) from e
+    digits = load_digits()
+    return (digits.images[..., None] / 16.0).astype(np.float32), digits.target.astype(np.int32)

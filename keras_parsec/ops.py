@@ -37,9 +37,7 @@ def _depthwise(x, kernel, stride, dilation=1):
     if dilation > 1 and stride > 1:
         # TensorFlow refuses stride and dilation together; stride after a stride-1
         # pass gives the same centres as PyTorch's padded strided convolution.
-        y = tf.nn.depthwise_conv2d(
-            x, kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[dilation] * 2
-        )
+        y = tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[dilation] * 2)
         return y[:, ::stride, ::stride, :]
     return tf.nn.depthwise_conv2d(
         x,

@@ -89,9 +89,7 @@ class ParsecOracle(keras_tuner.Oracle):
         values = {
             "seed": self.base_seed + index,
             "num_samples": self.num_samples[index % len(self.num_samples)],
-            "architecture_learning_rate": self.architecture_learning_rate[
-                index % len(self.architecture_learning_rate)
-            ],
+            "architecture_learning_rate": self.architecture_learning_rate[index % len(self.architecture_learning_rate)],
             "weight_learning_rate": self.weight_learning_rate[index % len(self.weight_learning_rate)],
         }
         for name, value in values.items():
@@ -167,7 +165,7 @@ class ParsecOracle(keras_tuner.Oracle):
 
 
 def _default_objective(objective):
-    if objective == "val_accuracy":
+    if isinstance(objective, str) and objective == "val_accuracy":
         return keras_tuner.Objective("val_accuracy", direction="max")
     return objective
 

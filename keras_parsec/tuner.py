@@ -163,28 +163,39 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 ),
             )
         checkpoint = SearchCheckpoint(net, os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE))
-        initial_epoch = checkpoint.restore()
+        try:
+            initial_epoch = checkpoint.restore()
+        except errors.InvalidArgumentError as e:
+            # Keras Tuner swallows ordinary errors inside a trial; this one must reach the user.
+            raise SearchStateError(str(e)) from e
         if initial_epoch and verbose:
             print(f"Resuming trial {trial.trial_id} from epoch {initial_epoch}/{epochs}.")
         if initial_epoch < epochs:
+            dataset = data_lib.search_dataset(
+                train, search, batch_size, seed=values["seed"], epochs=epochs, initial_epoch=initial_epoch
+            )
             net.fit(
-                data_lib.search_dataset(train, search, batch_size, seed=values["seed"]),
+                dataset,
                 validation_data=validation,
                 epochs=epochs,
                 initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
                 callbacks=list(callbacks) + [checkpoint],
                 verbose=verbose,
             )
         self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
         return {name: series[-1] for name, series in checkpoint.history.items()}
 
+    def on_search_begin(self):
+        """Saves the tuner state first, so a search interrupted in its first trial reloads."""
+        super().on_search_begin()
+        self.save()
+
     # ----------------------------------------------------------------- results
     def _best_trial_ids(self, num):
         trials = [t for t in self.oracle.get_best_trials(num) if t.trial_id in self.oracle.runs]
         if not trials:
-            raise errors.invalid_argument(
-                "tuner", "a finished search run", "no finished run", "call search() first"
-            )
+            raise errors.invalid_argument("tuner", "a finished search run", "no finished run", "call search() first")
         return [t.trial_id for t in trials]
 
     def get_best_genotypes(self, num_genotypes=1):
@@ -242,8 +253,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         for trial in self.oracle.get_best_trials(num_trials):
             run = self.oracle.runs.get(trial.trial_id)
             values = trial.hyperparameters.values
-            print(f"\nTrial {trial.trial_id}: score {trial.score}  seed {values.get('seed')}  "
-                  f"K {values.get('num_samples')}  status {trial.status}")
+            print(
+                f"\nTrial {trial.trial_id}: score {trial.score}  seed {values.get('seed')}  "
+                f"K {values.get('num_samples')}  status {trial.status}"
+            )
             if run:
                 print(f"  entropy {run['entropy']:.3f} nats\n  genotype {self.oracle.get_genotype(trial.trial_id)}")
 
@@ -252,6 +265,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def set_state(self, state):
         self._search_summary = state.get("search_summary")
+
+
+class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalError):
+    """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
 
 
 class SearchCheckpoint(keras.callbacks.Callback):
@@ -293,12 +310,16 @@ class SearchCheckpoint(keras.callbacks.Callback):
                 arrays = [saved[f"v{i}"] for i in range(meta["num_variables"])]
         except (OSError, ValueError, KeyError) as e:
             raise errors.invalid_argument(
-                "directory", "a readable search state", self.path,
+                "directory",
+                "a readable search state",
+                self.path,
                 "the file is corrupt or foreign: move it away to restart this run, or pass overwrite=True",
             ) from e
         if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
             raise errors.invalid_argument(
-                "directory", "a search state of this search space and data", self.path,
+                "directory",
+                "a search state of this search space and data",
+                self.path,
                 "it was written by a different search: use another project_name or overwrite=True",
             )
         for variable, array in zip(variables, arrays):
@@ -322,4 +343,3 @@ class SearchCheckpoint(keras.callbacks.Callback):
             if os.path.exists(temporary):
                 os.remove(temporary)
             raise
-

@@ -1,0 +1,77 @@
+"""The `keras-parsec` command end to end, from a subprocess, on offline digits."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--num_cells=2", "--num_nodes=2", "--filters=4", "--epochs=1", "--verbose=0", "--batch_size=64"]
+
+
+def keras_parsec(tmp_path, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "keras_parsec.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    result = keras_parsec(tmp_path, "search", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path, result.stdout
+
+
+def test_search_reports_the_best_genotype_and_every_file(searched):
+    tmp_path, stdout = searched
+    assert "Best genotype" in stdout and "Mode validation accuracy" in stdout
+    project = tmp_path / "runs" / "digits"
+    for name in ("best_genotype.json", "best_distribution.json", "best_genotype.png", "search.png", "oracle.json"):
+        assert (project / name).exists(), name
+        assert str(project / name).replace(str(tmp_path) + os.sep, "") in stdout or name == "oracle.json"
+    genotype = json.loads((project / "best_genotype.json").read_text())
+    assert len(genotype["normal"]) == 4
+
+
+def test_train_export_and_show_a_found_genotype(searched):
+    tmp_path, _ = searched
+    genotype = os.path.join("runs", "digits", "best_genotype.json")
+    trained = keras_parsec(tmp_path, "train", f"--genotype={genotype}", "--project_name=final", *TINY)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "Validation accuracy" in trained.stdout
+    model = os.path.join("runs", "final", "model.keras")
+    assert (tmp_path / model).exists()
+    exported = keras_parsec(tmp_path, "export", f"--model={model}", "--output=exported")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert (tmp_path / "exported" / "saved_model.pb").exists()
+    again = keras_parsec(tmp_path, "export", f"--model={model}", "--output=exported")
+    assert again.returncode == 2 and "nothing is overwritten" in again.stderr
+    shown = keras_parsec(tmp_path, "show", "--run=runs/digits", "--output=cells.png")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "trial 0" in shown.stdout and (tmp_path / "cells.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dance"], "unknown command"),
+        (["train"], "--genotype"),
+        (["export"], "--model"),
+        (["show"], "--genotype=PATH or --run=DIR"),
+    ],
+)
+def test_bad_commands_say_what_to_do(tmp_path, args, message):
+    result = keras_parsec(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
