@@ -163,7 +163,11 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
         train, search = split_train_search(images, labels, seed=seed)
     else:
         train, search = (images, labels), as_arrays(*_pair(search_data, "search_data"), name="search_data")
-    validation = as_arrays(*_pair(validation_data, "validation_data"), "validation_data") if validation_data is not None else search
+    validation = (
+        as_arrays(*_pair(validation_data, "validation_data"), "validation_data")
+        if validation_data is not None
+        else search
+    )
     parts = {"x": train, "search_data": search, "validation_data": validation}
     largest = max(int(p[1].max()) for p in parts.values())
     if num_classes is None:

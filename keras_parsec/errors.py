@@ -26,18 +26,14 @@ def _sentence(text):
 
 def _message(kind, name, expected, received_text, fix):
     message = (
-        f"Invalid {kind} received for argument `{name}`. "
-        f"Expected {_sentence(expected)} "
-        f"Received: {received_text}."
+        f"Invalid {kind} received for argument `{name}`. Expected {_sentence(expected)} Received: {received_text}."
     )
     if fix:
         message += f" Fix: {_sentence(fix)}"
     return message
 
 
-def invalid_argument(
-    name: str, expected: str, received, fix: str | None = None
-) -> InvalidArgumentError:
+def invalid_argument(name: str, expected: str, received, fix: str | None = None) -> InvalidArgumentError:
     """Builds the error for an argument with an unusable value.
 
     Args:
@@ -58,14 +54,10 @@ def invalid_argument(
     # integer. Received: num_cells=0. Fix: pass num_cells >= 1.
     ```
     """
-    return InvalidArgumentError(
-        _message("value", name, expected, f"{name}={received!r}", fix)
-    )
+    return InvalidArgumentError(_message("value", name, expected, f"{name}={received!r}", fix))
 
 
-def invalid_type(
-    name: str, expected: str, received, fix: str | None = None
-) -> InvalidTypeError:
+def invalid_type(name: str, expected: str, received, fix: str | None = None) -> InvalidTypeError:
     """Builds the error for an argument of the wrong type.
 
     Args:

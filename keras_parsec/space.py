@@ -42,9 +42,7 @@ def _is_int(value):
 
 
 def _is_sequence(value):
-    return isinstance(value, collections.abc.Sequence) and not isinstance(
-        value, (str, bytes)
-    )
+    return isinstance(value, collections.abc.Sequence) and not isinstance(value, (str, bytes))
 
 
 def _check_positive_int(name, value, example):
@@ -76,13 +74,9 @@ def _check_index(name, value, stop, what):
 def _check_operations(operations):
     fix = f"pass a list or tuple of distinct names from {OPERATIONS}"
     if not _is_sequence(operations):
-        raise invalid_type(
-            "operations", "a list or tuple of operation names", operations, fix
-        )
+        raise invalid_type("operations", "a list or tuple of operation names", operations, fix)
     if not operations:
-        raise invalid_argument(
-            "operations", "a non-empty sequence of operation names", operations, fix
-        )
+        raise invalid_argument("operations", "a non-empty sequence of operation names", operations, fix)
     for i, operation in enumerate(operations):
         if not isinstance(operation, str):
             raise invalid_type(f"operations[{i}]", "a str", operation, fix)
@@ -140,22 +134,14 @@ class SearchSpace:
         self._filters = _check_positive_int("filters", filters, 16)
         self._num_nodes = _check_positive_int("num_nodes", num_nodes, 4)
         self._operations = _check_operations(operations)
-        self._stem_multiplier = _check_positive_int(
-            "stem_multiplier", stem_multiplier, 3
-        )
+        self._stem_multiplier = _check_positive_int("stem_multiplier", stem_multiplier, 3)
 
     # Read-only, so that equal spaces keep equal hashes.
     num_cells = property(lambda self: self._num_cells, doc="Number of cells.")
     filters = property(lambda self: self._filters, doc="Channels of the first cells.")
-    num_nodes = property(
-        lambda self: self._num_nodes, doc="Intermediate nodes per cell."
-    )
-    operations = property(
-        lambda self: self._operations, doc="Candidate operation names."
-    )
-    stem_multiplier = property(
-        lambda self: self._stem_multiplier, doc="Stem width factor."
-    )
+    num_nodes = property(lambda self: self._num_nodes, doc="Intermediate nodes per cell.")
+    operations = property(lambda self: self._operations, doc="Candidate operation names.")
+    stem_multiplier = property(lambda self: self._stem_multiplier, doc="Stem width factor.")
 
     @property
     def num_operations(self) -> int:
@@ -170,9 +156,7 @@ class SearchSpace:
 
     def is_reduction(self, cell_index: int) -> bool:
         """Returns whether cell `cell_index` (in [0, num_cells)) is a reduce cell."""
-        cell_index = _check_index(
-            "cell_index", cell_index, self._num_cells, "a cell index"
-        )
+        cell_index = _check_index("cell_index", cell_index, self._num_cells, "a cell index")
         return cell_index in self.reduction_indices
 
     def num_inputs(self, node: int) -> int:
@@ -200,9 +184,7 @@ class SearchSpace:
             An int in [0, max_choices).
         """
         if not isinstance(operation, str):
-            raise invalid_type(
-                "operation", "a str", operation, f"pass one of {self._operations}"
-            )
+            raise invalid_type("operation", "a str", operation, f"pass one of {self._operations}")
         if operation not in self._operations:
             raise invalid_argument(
                 "operation",
@@ -210,9 +192,7 @@ class SearchSpace:
                 operation,
                 "pick a name from space.operations",
             )
-        input_index = _check_index(
-            "input_index", input_index, self._num_nodes + 1, "an input index"
-        )
+        input_index = _check_index("input_index", input_index, self._num_nodes + 1, "an input index")
         return input_index * self.num_operations + self._operations.index(operation)
 
     def choice(self, index: int) -> tuple:
@@ -283,9 +263,7 @@ def _normalise_cell(field, cell):
     """Checks one cell's pairs and returns them as a tuple of (str, int) tuples."""
     example = "e.g. [('sep_conv_3x3', 0), ('skip_connect', 1), ...]"
     if not _is_sequence(cell):
-        raise invalid_type(
-            field, "a list of (operation, input_index) pairs", cell, f"pass {example}"
-        )
+        raise invalid_type(field, "a list of (operation, input_index) pairs", cell, f"pass {example}")
     if not cell:
         raise invalid_argument(
             field,
@@ -296,8 +274,7 @@ def _normalise_cell(field, cell):
     if len(cell) % 2:
         raise invalid_argument(
             f"len({field})",
-            "an even number of (operation, input_index) pairs, two per "
-            "intermediate node",
+            "an even number of (operation, input_index) pairs, two per intermediate node",
             len(cell),
             "give every intermediate node exactly two pairs",
         )
@@ -305,21 +282,15 @@ def _normalise_cell(field, cell):
     for i, pair in enumerate(cell):
         name = f"{field}[{i}]"
         if not _is_sequence(pair) or len(pair) != 2:
-            raise invalid_type(
-                name, "an (operation, input_index) pair", pair, f"pass {example}"
-            )
+            raise invalid_type(name, "an (operation, input_index) pair", pair, f"pass {example}")
         operation, input_index = pair
         if not isinstance(operation, str) or not _is_int(input_index):
-            raise invalid_type(
-                name, "a (str, int) pair", pair, "write the pair as ('sep_conv_3x3', 0)"
-            )
+            raise invalid_type(name, "a (str, int) pair", pair, "write the pair as ('sep_conv_3x3', 0)")
         if operation not in OPERATIONS:
             fix = "use one of the DARTS operations above"
             if operation == "none":
                 fix += " ('none' is not a choice: every node takes exactly two inputs)"
-            raise invalid_argument(
-                name, f"an operation name, one of {', '.join(OPERATIONS)}", pair, fix
-            )
+            raise invalid_argument(name, f"an operation name, one of {', '.join(OPERATIONS)}", pair, fix)
         node = i // 2
         stop = node + _NUM_CELL_INPUTS
         if not 0 <= input_index < stop:
@@ -349,15 +320,12 @@ def _normalise_concat(field, concat, num_nodes):
         if not _NUM_CELL_INPUTS <= index < stop:
             raise invalid_argument(
                 f"{field}[{i}]",
-                f"an intermediate node index in [2, {stop}) for a cell "
-                f"of {num_nodes} nodes",
+                f"an intermediate node index in [2, {stop}) for a cell of {num_nodes} nodes",
                 index,
                 fix,
             )
         if index in indices:
-            raise invalid_argument(
-                field, "distinct node indices", concat, f"list node {index} only once"
-            )
+            raise invalid_argument(field, "distinct node indices", concat, f"list node {index} only once")
         indices.append(int(index))
     return tuple(indices)
 
@@ -378,9 +346,7 @@ def _literal(node):
     return ast.literal_eval(node)
 
 
-class Genotype(
-    collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
-):
+class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")):
     """One architecture of the DARTS space, in DARTS' own genotype format.
 
     Immutable, hashable and JSON-safe; arguments are validated and normalised
@@ -414,8 +380,7 @@ class Genotype(
         if len(reduce) != len(normal):
             raise invalid_argument(
                 "len(reduce)",
-                f"{len(normal)} pairs, the same number of intermediate nodes "
-                f"({len(normal) // 2}) as the normal cell",
+                f"{len(normal)} pairs, the same number of intermediate nodes ({len(normal) // 2}) as the normal cell",
                 len(reduce),
                 "give both cells two pairs per node and the same number of nodes",
             )
@@ -448,24 +413,20 @@ class Genotype(
                 or an operation is not in `space.operations`.
         """
         if not isinstance(space, SearchSpace):
-            raise invalid_type(
-                "space", "a SearchSpace", space, "pass a keras_parsec SearchSpace"
-            )
+            raise invalid_type("space", "a SearchSpace", space, "pass a keras_parsec SearchSpace")
         if self.num_nodes != space.num_nodes:
             raise invalid_argument(
                 "genotype.num_nodes",
                 f"{space.num_nodes}, the num_nodes of the search space",
                 self.num_nodes,
-                f"use a genotype of {space.num_nodes} nodes or a SearchSpace with "
-                f"num_nodes={self.num_nodes}",
+                f"use a genotype of {space.num_nodes} nodes or a SearchSpace with num_nodes={self.num_nodes}",
             )
         for field in CELL_TYPES:
             for i, pair in enumerate(getattr(self, field)):
                 if pair[0] not in space.operations:
                     raise invalid_argument(
                         f"genotype.{field}[{i}]",
-                        "an operation of the search space, one of "
-                        f"{', '.join(space.operations)}",
+                        f"an operation of the search space, one of {', '.join(space.operations)}",
                         pair,
                         f"use a SearchSpace whose operations include {pair[0]!r}",
                     )
@@ -510,9 +471,7 @@ class Genotype(
         try:
             d = json.loads(s)
         except json.JSONDecodeError as e:
-            raise invalid_argument(
-                "s", f"a JSON string ({e})", s, "pass the output of genotype.to_json()"
-            ) from e
+            raise invalid_argument("s", f"a JSON string ({e})", s, "pass the output of genotype.to_json()") from e
         return cls.from_dict(d)
 
     @classmethod
@@ -528,9 +487,7 @@ class Genotype(
         Returns:
             The `Genotype`.
         """
-        expected = (
-            f"a genotype as printed by Python: Genotype({', '.join(_GENOTYPE_FIELDS)})"
-        )
+        expected = f"a genotype as printed by Python: Genotype({', '.join(_GENOTYPE_FIELDS)})"
         fix = "paste the whole Genotype(...) expression, with literals and range(a, b)"
         if not isinstance(s, str):
             raise invalid_type("s", "a str", s, fix)
@@ -560,16 +517,11 @@ class Genotype(
             try:
                 values[field] = _literal(node)
             except _LITERAL_ERRORS as e:
-                raise invalid_argument(
-                    "s", f"a literal list or range(a, b) for `{field}`", s, fix
-                ) from e
+                raise invalid_argument("s", f"a literal list or range(a, b) for `{field}`", s, fix) from e
         return cls(**values)
 
     def __repr__(self):
-        fields = ", ".join(
-            f"{field}={list(value)!r}"
-            for field, value in zip(self._fields, self, strict=True)
-        )
+        fields = ", ".join(f"{field}={list(value)!r}" for field, value in zip(self._fields, self, strict=True))
         return f"Genotype({fields})"
 
     __str__ = __repr__

@@ -31,10 +31,7 @@ MESSAGE_CASES = (
     (
         invalid_argument,
         ("rate", "a float between 0 and 1.", 1.5, None),
-        (
-            "Invalid value received for argument `rate`. "
-            "Expected a float between 0 and 1. Received: rate=1.5."
-        ),
+        ("Invalid value received for argument `rate`. Expected a float between 0 and 1. Received: rate=1.5."),
     ),
     (
         invalid_type,

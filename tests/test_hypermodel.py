@@ -45,8 +45,11 @@ def test_values_naming_an_impossible_input_or_missing_a_slot_are_refused():
 
 @pytest.mark.parametrize(
     "kwargs, error",
-    [({"search_space": "darts"}, InvalidTypeError), ({"num_classes": 1}, InvalidArgumentError),
-     ({"input_shape": (8, 8)}, InvalidArgumentError)],
+    [
+        ({"search_space": "darts"}, InvalidTypeError),
+        ({"num_classes": 1}, InvalidArgumentError),
+        ({"input_shape": (8, 8)}, InvalidArgumentError),
+    ],
 )
 def test_bad_arguments_raise_before_building(kwargs, error):
     arguments = {"search_space": TINY, "num_classes": 10, "input_shape": (8, 8, 1), **kwargs}

@@ -88,9 +88,7 @@ def test_reduction_indices(num_cells, expected):
     assert [i for i in range(num_cells) if space.is_reduction(i)] == list(expected)
 
 
-@pytest.mark.parametrize(
-    "node, num_inputs, num_choices", ((0, 2, 14), (1, 3, 21), (2, 4, 28), (3, 5, 35))
-)
+@pytest.mark.parametrize("node, num_inputs, num_choices", ((0, 2, 14), (1, 3, 21), (2, 4, 28), (3, 5, 35)))
 def test_node_sizes(node, num_inputs, num_choices):
     space = SearchSpace()
     assert space.num_inputs(node) == num_inputs
@@ -134,9 +132,7 @@ def test_equality_and_hash():
     assert len({SearchSpace(), SearchSpace(), SearchSpace(num_cells=5)}) == 2
     assert SearchSpace() != SearchSpace(operations=OPERATIONS[::-1])
     assert SearchSpace() != "SearchSpace()"
-    assert repr(SearchSpace(num_cells=5)).startswith(
-        "SearchSpace(num_cells=5, filters=16"
-    )
+    assert repr(SearchSpace(num_cells=5)).startswith("SearchSpace(num_cells=5, filters=16")
 
 
 def test_attributes_are_read_only():
@@ -239,9 +235,7 @@ def test_invalid_method_arguments(method, args, error, name, fix):
 
 @pytest.mark.parametrize("config", ({"num_cell": 8}, ["num_cells", 8]))
 def test_invalid_config(config):
-    with pytest.raises(
-        (InvalidArgumentError, InvalidTypeError), match="`config`.*Fix:"
-    ):
+    with pytest.raises((InvalidArgumentError, InvalidTypeError), match="`config`.*Fix:"):
         SearchSpace.from_config(config)
 
 
@@ -254,8 +248,7 @@ def enumerate_genotypes(space):
     ]
     cells = list(itertools.product(*slots))
     return [
-        Genotype(normal, space.concat, reduce, space.concat)
-        for normal, reduce in itertools.product(cells, repeat=2)
+        Genotype(normal, space.concat, reduce, space.concat) for normal, reduce in itertools.product(cells, repeat=2)
     ]
 
 
@@ -304,9 +297,7 @@ def test_normalises_to_tuples():
     assert all(isinstance(field, tuple) for field in genotype)
 
 
-@pytest.mark.parametrize(
-    "genotype", (DARTS_V1, DARTS_V2, TINY), ids=("v1", "v2", "tiny")
-)
+@pytest.mark.parametrize("genotype", (DARTS_V1, DARTS_V2, TINY), ids=("v1", "v2", "tiny"))
 def test_round_trips(genotype):
     assert Genotype.from_json(genotype.to_json()) == genotype
     assert Genotype.from_dict(json.loads(json.dumps(genotype.to_dict()))) == genotype
@@ -344,15 +335,11 @@ def test_from_string_positional():
     ),
 )
 def test_from_string_rejects(text):
-    with pytest.raises(
-        InvalidArgumentError, match="argument `s`.*Fix: paste the whole"
-    ):
+    with pytest.raises(InvalidArgumentError, match="argument `s`.*Fix: paste the whole"):
         Genotype.from_string(text)
 
 
-@pytest.mark.parametrize(
-    "attribute", ("normal", "normal_concat", "reduce", "reduce_concat", "extra")
-)
+@pytest.mark.parametrize("attribute", ("normal", "normal_concat", "reduce", "reduce_concat", "extra"))
 def test_immutable(attribute):
     with pytest.raises(AttributeError):
         setattr(DARTS_V2, attribute, ())
@@ -362,9 +349,7 @@ def test_immutable(attribute):
 
 def test_replace_is_validated():
     assert DARTS_V2._replace(normal_concat=[2, 5]).normal_concat == (2, 5)
-    with pytest.raises(
-        InvalidArgumentError, match=error_pattern("normal_concat[0]", "range")
-    ):
+    with pytest.raises(InvalidArgumentError, match=error_pattern("normal_concat[0]", "range")):
         DARTS_V2._replace(normal_concat=[6])
 
 
@@ -413,9 +398,7 @@ def with_cell(
             "before node 3",
         ),
         (
-            with_cell(
-                normal=V2["normal"][:2] + [("skip_connect", -1)] + V2["normal"][3:]
-            ),
+            with_cell(normal=V2["normal"][:2] + [("skip_connect", -1)] + V2["normal"][3:]),
             InvalidArgumentError,
             "normal[2]",
             "before node 1",

@@ -575,3 +575,23 @@ def test_bad_tuner_arguments_raise(tmp_path, kwargs, error, name):
 def test_search_space_of_wrong_type_raises(tmp_path):
     with pytest.raises(errors.InvalidTypeError, match="`search_space`"):
         kp.ParsecTuner({"num_cells": 2}, directory=tmp_path, project_name="p")
+
+
+def test_entropy_and_mode_accuracy_reach_keras_tensorboard_callback(tmp_path):
+    import glob
+
+    import keras
+    import tensorflow as tf
+
+    x, y = digits()
+    logs = tmp_path / "logs"
+    tuner = make_tuner(tmp_path, max_trials=1)
+    tuner.search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[keras.callbacks.TensorBoard(str(logs))])
+    tags = {}
+    for path in glob.glob(str(logs / "**" / "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, 0)
+                tags[value.tag] += 1
+    assert tags.get("epoch_entropy") == 2
+    assert tags.get("epoch_accuracy", 0) >= 2  # train accuracy and the mode's validation accuracy
