@@ -27,10 +27,11 @@ setup(
         "absl-py",
     ],
     extras_require={
-        "test": ["pytest", "scikit-learn"],
-        "examples": ["scikit-learn"],
+        "test": ["pytest", "scikit-learn", "matplotlib"],
+        "examples": ["scikit-learn", "matplotlib"],
         "lint": ["ruff"],
     },
+    entry_points={"console_scripts": ["keras-parsec=keras_parsec.cli:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
