@@ -16,13 +16,13 @@ genotypes, serialisation and transfer across network sizes (paper section 4.2).
 
 import json
 import os
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.files import atomic_write
 from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
 
 MASKED_LOGIT = -1e9  # finite: padding gets probability 0, never NaN
@@ -367,23 +367,7 @@ class ArchitectureDistribution:
         The text goes to a temporary file in the same folder, synced to disk,
         then renamed over `path`: a crash leaves the old file or the new one.
         """
-        path = os.fspath(path)
-        text = self.to_json()
-        handle, temp_path = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.",
-            suffix=".tmp",
-            dir=os.path.dirname(os.path.abspath(path)),
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp_path, path)
-        except BaseException:
-            if os.path.exists(temp_path):
-                os.remove(temp_path)
-            raise
+        atomic_write(path, self.to_json())
 
     @classmethod
     def load(cls, path) -> "ArchitectureDistribution":

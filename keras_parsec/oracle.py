@@ -2,12 +2,12 @@
 
 import json
 import os
-import tempfile
 
 import keras_tuner
 
 from keras_parsec import errors
 from keras_parsec.distribution import ArchitectureDistribution
+from keras_parsec.files import atomic_write
 from keras_parsec.space import Genotype, SearchSpace
 
 RUNNING = "RUNNING"
@@ -23,20 +23,7 @@ def write_json_atomically(path, data):
     Returns:
         `path`.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(descriptor, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
+    return atomic_write(path, json.dumps(data))
 
 
 class ParsecOracle(keras_tuner.Oracle):

@@ -1,9 +1,9 @@
 """ParsecTuner: Keras Tuner's search loop around PARSEC search runs."""
 
 import contextlib
+import io
 import json
 import os
-import tempfile
 
 import keras
 import keras_tuner
@@ -12,6 +12,7 @@ import numpy as np
 from keras_parsec import data as data_lib
 from keras_parsec import errors
 from keras_parsec.distribution import ArchitectureDistribution
+from keras_parsec.files import atomic_write
 from keras_parsec.oracle import ParsecOracle
 from keras_parsec.supernet import CosineSchedule, SuperNet
 
@@ -333,13 +334,6 @@ class SearchCheckpoint(keras.callbacks.Callback):
         variables = self._variables()
         meta = {"epoch": epoch + 1, "history": self.history, "num_variables": len(variables)}
         arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(variables)}
-        directory = os.path.dirname(os.path.abspath(self.path))
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".npz")
-        try:
-            with os.fdopen(descriptor, "wb") as f:
-                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-            os.replace(temporary, self.path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
+        atomic_write(self.path, buffer.getvalue())

@@ -36,7 +36,9 @@ HISTORY = {"loss": [2.3, 2.1], "val_accuracy": [0.25, 0.5], "entropy": [15.9, 15
 
 
 def temporary_files(directory):
-    return [name for _, _, files in os.walk(directory) for name in files if name.startswith(".tmp_")]
+    return [
+        name for _, _, files in os.walk(directory) for name in files if name.startswith(".") and name.endswith(".tmp")
+    ]
 
 
 # ---------------------------------------------------------------- populate_space
