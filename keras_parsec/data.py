@@ -94,8 +94,13 @@ def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch
 
     if epochs is None:
         return one_epoch(seed, True).prefetch(tf.data.AUTOTUNE)
-    epoch_seeds = tf.data.Dataset.range(initial_epoch, epochs).map(lambda e: tf.cast(seed, tf.int64) * 100003 + e)
-    return epoch_seeds.flat_map(lambda s: one_epoch(s, False)).prefetch(tf.data.AUTOTUNE)
+    if not 0 <= initial_epoch < epochs:
+        raise errors.invalid_argument("initial_epoch", f"an epoch in [0, {epochs})", initial_epoch)
+    # Python-int seeds per epoch: tf.data refuses tensor seeds when no global seed is set.
+    dataset = one_epoch(seed * 100003 + initial_epoch, False)
+    for epoch in range(initial_epoch + 1, epochs):
+        dataset = dataset.concatenate(one_epoch(seed * 100003 + epoch, False))
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def as_arrays(images, labels=None, name="x"):

@@ -256,3 +256,17 @@ def test_split_feeds_search_dataset():
     train_ids = set(train[1])
     for (_, y_t), (_, y_s) in batches:
         assert set(y_t) <= train_ids and not set(y_s) & train_ids
+
+
+def test_epochs_resumed_at_initial_epoch_see_the_same_batches():
+    train, search = split_arrays(10, 10)
+    full = [b[0][1].numpy().tolist() for b in search_dataset(train, search, 2, seed=3, epochs=3)]
+    resumed = [b[0][1].numpy().tolist() for b in search_dataset(train, search, 2, seed=3, epochs=3, initial_epoch=1)]
+    assert len(full) == 15 and resumed == full[5:]
+    assert full[:5] != full[5:10]  # every epoch has its own order
+
+
+def test_initial_epoch_outside_the_run_is_refused():
+    train, search = split_arrays(4, 4)
+    with pytest.raises(errors.InvalidArgumentError, match="argument `initial_epoch`"):
+        search_dataset(train, search, 2, epochs=2, initial_epoch=2)
