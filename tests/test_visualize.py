@@ -1,23 +1,95 @@
 """Tests of the pictures: cell diagrams and search curves are real, readable images."""
 
+import builtins
+import os
+
 import matplotlib.image
 import pytest
 
 import keras_parsec as kp
+from keras_parsec import visualize
+from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
+
+ONE_NODE = kp.Genotype(
+    normal=[("skip_connect", 0), ("skip_connect", 0)],  # the same input twice
+    normal_concat=[2],
+    reduce=[("max_pool_3x3", 0), ("sep_conv_5x5", 1)],
+    reduce_concat=[2],
+)
 
 
-@pytest.mark.parametrize("genotype", [kp.DARTS_V1, kp.DARTS_V2])
-def test_plot_genotype_writes_an_image(tmp_path, genotype):
-    path = kp.plot_genotype(genotype, str(tmp_path / "cells" / "g.png"), title="DARTS")
+def _assert_image(path, min_height=200, min_width=400):
+    assert os.path.getsize(path) > 1000
     image = matplotlib.image.imread(path)
-    assert image.shape[0] > 300 and image.shape[1] > 600
+    assert image.ndim == 3 and image.shape[0] >= min_height and image.shape[1] >= min_width
     assert image.std() > 0.01  # not a blank canvas
+
+
+@pytest.mark.parametrize("genotype", [kp.DARTS_V1, kp.DARTS_V2, ONE_NODE])
+def test_plot_genotype_writes_an_image_and_creates_its_folder(tmp_path, genotype):
+    path = str(tmp_path / "cells" / "deeper" / "g.png")
+    assert kp.plot_genotype(genotype, path, title="DARTS") == path
+    _assert_image(path, 300, 600)
+
+
+def test_plot_genotype_takes_a_dict_a_path_object_and_other_formats(tmp_path):
+    path = kp.plot_genotype(kp.DARTS_V2.to_dict(), tmp_path / "g.svg")
+    assert path == str(tmp_path / "g.svg")
+    assert (tmp_path / "g.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_edges_are_bent_around_nodes_and_apart_from_each_other():
+    positions, output = visualize._layout(5)
+    start, end = positions[2], positions[6]  # node 0 -> node 4 passes node 2 when straight
+    obstacles = [p for p in [*positions.values(), output] if p not in (start, end)]
+    assert visualize._route(start, end, obstacles) != 0.0
+    drawn = []
+    first = visualize._route(positions[0], positions[2], [], drawn)
+    assert visualize._route(positions[0], positions[2], [], drawn) != first  # a repeated pair is not drawn over
 
 
 def test_plot_search_draws_several_runs_and_runs_without_validation(tmp_path):
     histories = [{"entropy": [3.0, 2.5, 2.0], "val_accuracy": [0.2, 0.4, 0.5]}, {"entropy": [3.0, 2.8]}]
-    path = kp.plot_search(histories, str(tmp_path / "search.png"), labels=["seed 0", "seed 1"])
-    assert (tmp_path / "search.png").stat().st_size > 1000
-    assert matplotlib.image.imread(path).ndim == 3
+    path = kp.plot_search(histories, str(tmp_path / "curves" / "search.png"), labels=["seed 0", "seed 1"])
+    _assert_image(path)
     single = kp.plot_search({"entropy": [1.0, 0.5]}, str(tmp_path / "one.png"))
-    assert (tmp_path / "one.png").exists() and single.endswith("one.png")
+    assert single.endswith("one.png")
+    _assert_image(single, min_width=300)
+
+
+@pytest.mark.parametrize(
+    "histories, labels, error, match",
+    [
+        ([], None, InvalidArgumentError, "at least one history"),
+        ("entropy", None, InvalidTypeError, "histories"),
+        ([{"val_accuracy": [0.5]}], None, InvalidArgumentError, 'the key "entropy"'),
+        ([{"entropy": "high"}], None, InvalidTypeError, r"histories\[0\]\['entropy'\]"),
+        ([{"entropy": [1.0]}, {"entropy": [2.0]}], ["only one"], InvalidArgumentError, "2 labels"),
+    ],
+)
+def test_plot_search_checks_its_arguments(tmp_path, histories, labels, error, match):
+    with pytest.raises(error, match=match):
+        kp.plot_search(histories, str(tmp_path / "x.png"), labels=labels)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_paths_and_genotypes_are_refused(tmp_path):
+    with pytest.raises(InvalidTypeError, match="genotype"):
+        kp.plot_genotype("DARTS_V2", str(tmp_path / "g.png"))
+    with pytest.raises(InvalidTypeError, match="path"):
+        kp.plot_genotype(kp.DARTS_V2, 3)
+    with pytest.raises(InvalidArgumentError, match="a file name matplotlib can write"):
+        kp.plot_genotype(kp.DARTS_V2, str(tmp_path / "g.unknown"))
+
+
+def test_missing_matplotlib_says_how_to_install_it(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        kp.plot_search({"entropy": [1.0]}, str(tmp_path / "x.png"))
