@@ -61,6 +61,9 @@ class SuperNet(keras.Model):
             uniform when None.
         num_samples: K, architectures sampled per step.
         seed: int seed of the architecture sampler, or None.
+        recompute: recompute each operation's activations in the backward
+            pass instead of keeping them (less memory than a fixed network,
+            about 5% more time).
 
     Example:
 
@@ -72,7 +75,9 @@ class SuperNet(keras.Model):
     ```
     """
 
-    def __init__(self, search_space, num_classes, distribution=None, num_samples=16, seed=None, **kwargs):
+    def __init__(
+        self, search_space, num_classes, distribution=None, num_samples=16, seed=None, recompute=True, **kwargs
+    ):
         super().__init__(**kwargs)
         self.search_space = search_space
         self.num_classes = int(num_classes)
@@ -80,6 +85,7 @@ class SuperNet(keras.Model):
         self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.skip_zero_weights = True
+        self.recompute = bool(recompute)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self._compiled = {}
@@ -195,10 +201,23 @@ class SuperNet(keras.Model):
     def _operation(self, op, stride, x, weights):
         """One candidate operation, compiled once per (operation, stride, shapes) and shared by all edges.
 
+        With `recompute`, the tape keeps only the operation's input and weights
+        and the backward pass runs the operation again: on the 8-cell network
+        this took activation memory per example from 2.0x to 0.92x of a compiled
+        fixed architecture for about 5% more time per step.
+
         Compiling whole nodes instead (both slots in one graph) was measured at
         121 s and 3.9 GB for the first 8-cell step, against 9 s here: the number
         of (operation, operation) pairs to trace outweighs the parallelism won.
         """
+        if self.recompute and not tf.inside_function():
+            weights = [tf.convert_to_tensor(w) for w in weights]
+
+            @tf.recompute_grad
+            def recomputed(x, *w):
+                return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, list(w))
+
+            return recomputed(x, *weights)
         return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, weights)
 
     def architecture_variables(self, choices):

@@ -192,3 +192,21 @@ def test_fit_sizes_the_default_schedule_to_the_run():
     net.fit(pairs, epochs=3, verbose=0)
     assert net.weight_optimizer.learning_rate is not None
     assert net.weight_optimizer._learning_rate.total_steps == 6
+
+
+def test_recomputed_gradients_equal_stored_ones():
+    net = tiny_net()
+    x, y = tiny_batch()
+    choices = net.sample_choices()[0]
+    variables = net.architecture_variables(choices)
+
+    def gradients(recompute):
+        net.recompute = recompute
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, net.architecture_logits(x, choices)))
+        return [g for g in tape.gradient(loss, variables)]
+
+    for kept, recomputed in zip(gradients(False), gradients(True)):
+        assert (kept is None) == (recomputed is None)
+        if kept is not None:
+            np.testing.assert_allclose(tf.convert_to_tensor(kept), tf.convert_to_tensor(recomputed), atol=1e-5)
