@@ -19,6 +19,7 @@ import keras
 import keras_tuner
 
 from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.networks import check_input_shape
 from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype, SearchSpace
 
 SLOTS_PER_NODE = 2
@@ -313,15 +314,6 @@ def _check_network_kwargs(network_kwargs):
     return dict(network_kwargs)
 
 
-def _check_input_shape(input_shape):
-    fix = "pass (height, width, channels), e.g. input_shape=(32, 32, 3)"
-    if not isinstance(input_shape, collections.abc.Sequence) or isinstance(input_shape, str) or len(input_shape) != 3:
-        raise invalid_argument("input_shape", "a (height, width, channels) tuple", input_shape, fix)
-    if not all(_is_int(side) and side >= 1 for side in input_shape):
-        raise invalid_argument("input_shape", "three positive ints", input_shape, fix)
-    return tuple(int(side) for side in input_shape)
-
-
 class CellHyperModel(keras_tuner.HyperModel):
     """Builds a compiled `CellNetwork` from the slot choices of `search_space`.
 
@@ -380,7 +372,7 @@ class CellHyperModel(keras_tuner.HyperModel):
         if num_classes < 2:
             raise invalid_argument("num_classes", "an integer >= 2", num_classes, "pass e.g. num_classes=10")
         self.num_classes = int(num_classes)
-        self.input_shape = _check_input_shape(input_shape)
+        self.input_shape = check_input_shape(input_shape)
         self.optimizer = _check_optimizer(optimizer)
         self.learning_rate = _check_learning_rate(learning_rate)
         self.network_kwargs = _check_network_kwargs(network_kwargs)

@@ -48,7 +48,8 @@ def _check_real(name, value, expected, valid, example):
     return float(value)
 
 
-def _check_input_shape(input_shape):
+def check_input_shape(input_shape):
+    """`input_shape` as a tuple of three positive ints, or an error that says the fix."""
     fix = "pass (height, width, channels), e.g. input_shape=(32, 32, 3)"
     if not isinstance(input_shape, collections.abc.Sequence) or isinstance(input_shape, str) or len(input_shape) != 3:
         raise invalid_argument("input_shape", "a (height, width, channels) tuple", input_shape, fix)
@@ -169,7 +170,7 @@ class CellNetwork(keras.Model):
         num_classes = _check_int("num_classes", num_classes, 2, 10)
         num_cells = _check_int("num_cells", num_cells, 1, 20)
         filters = _check_int("filters", filters, 2, 36)
-        input_shape = _check_input_shape(input_shape)
+        input_shape = check_input_shape(input_shape)
         auxiliary_weight = _check_real("auxiliary_weight", auxiliary_weight, ">= 0", lambda w: w >= 0, 0.4)
         drop_path_rate = _check_real("drop_path_rate", drop_path_rate, "in [0, 1)", lambda r: 0 <= r < 1, 0.2)
         classifier_activation = _check_activation(classifier_activation)
