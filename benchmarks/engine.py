@@ -101,7 +101,7 @@ def child_fixed(batch):
 
         return step
 
-    for architecture in architectures[: max(1, min(2, len(architectures)))]:
+    for architecture in architectures[: max(FLAGS.child_samples, 1)]:  # the same ones the search step runs
         first, median = _timed(compiled_step(architecture), 2, FLAGS.steps)
         firsts.append(first)
         steps.append(median)
