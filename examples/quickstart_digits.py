@@ -9,7 +9,6 @@ mode architecture, then trains the best genotype from scratch as a
 """
 
 import keras
-import numpy as np
 from absl import app, flags
 
 import keras_parsec as kp
@@ -26,9 +25,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     images, labels = load_digits_images()
-    order = np.random.default_rng(FLAGS.seed).permutation(len(images))
-    test, kept = order[: len(images) // 5], order[len(images) // 5 :]
-    (x, y), (x_test, y_test) = (images[kept], labels[kept]), (images[test], labels[test])
+    (x, y), (x_test, y_test) = kp.split_train_search(images, labels, search_fraction=0.2, seed=FLAGS.seed)
 
     space = kp.SearchSpace(num_cells=3, filters=8)
     tuner = kp.ParsecTuner(

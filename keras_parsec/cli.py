@@ -13,6 +13,8 @@ import sys
 
 from absl import app, flags
 
+from keras_parsec.files import atomic_write
+
 COMMANDS = ("search", "train", "export", "show")
 
 flags.DEFINE_string("dataset", "digits", "'digits' (scikit-learn, offline) or a tfds dataset name.")
@@ -46,27 +48,16 @@ def _project_dir():
 
 def _load_dataset():
     """(train, validation) image/label pairs: digits keep a fifth aside, tfds names use their test split."""
-    import numpy as np
-
     from keras_parsec import data
 
     if FLAGS.dataset == "digits":
         images, labels = data.load_digits_images()
-        order = np.random.default_rng(FLAGS.seed).permutation(len(images))
-        held_out = order[: len(images) // 5]
-        kept = order[len(images) // 5 :]
-        return (images[kept], labels[kept]), (images[held_out], labels[held_out])
+        return data.split_train_search(images, labels, search_fraction=0.2, seed=FLAGS.seed)
     import tensorflow_datasets as tfds
 
     train = tfds.load(FLAGS.dataset, split="train", as_supervised=True)
     test = tfds.load(FLAGS.dataset, split="test", as_supervised=True)
     return data.as_arrays(train), data.as_arrays(test, name="validation_data")
-
-
-def _save_json(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
 
 
 def _draw(function, *args):
@@ -108,7 +99,7 @@ def command_search():
     distribution_path = os.path.join(project, "best_distribution.json")
     tuner.get_best_distribution().save(distribution_path)
     files = {
-        "genotype": _save_json(os.path.join(project, "best_genotype.json"), genotype.to_json()),
+        "genotype": atomic_write(os.path.join(project, "best_genotype.json"), genotype.to_json()),
         "distribution": distribution_path,
         "cell picture": _draw(visualize.plot_genotype, genotype, os.path.join(project, "best_genotype.png")),
         "search curves": _draw(visualize.plot_search, history, os.path.join(project, "search.png")),

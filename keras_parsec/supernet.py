@@ -278,7 +278,8 @@ class SuperNet(keras.Model):
         kwargs.setdefault("shuffle", False)  # the search dataset shuffles itself
         return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
 
-    def _ensure_optimizers_built(self):
+    def build_optimizers(self):
+        """Creates both optimizers' state (once), so it can be saved or restored before a step."""
         if not self.weight_optimizer.built:
             self.weight_optimizer.build(self.trainable_variables)
             self.architecture_optimizer.build([self.distribution.logits])
@@ -297,7 +298,7 @@ class SuperNet(keras.Model):
     def train_step(self, data):
         """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`."""
         (x_train, y_train), (x_search, y_search) = data
-        self._ensure_optimizers_built()
+        self.build_optimizers()
         choices = self.sample_choices()
         log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
         weights = dist_lib.importance_weights(log_likelihoods)

@@ -291,7 +291,7 @@ class SearchCheckpoint(keras.callbacks.Callback):
         self.history = {}
 
     def _variables(self):
-        self.net._ensure_optimizers_built()
+        self.net.build_optimizers()
         net = self.net
         return (
             list(net.weights)
