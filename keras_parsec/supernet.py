@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec import distribution as dist_lib
-from keras_parsec import ops
+from keras_parsec import ops, weight_updates
 
 NORMAL, REDUCE = 0, 1
 
@@ -162,18 +162,22 @@ class SuperNet(keras.Model):
             self._compiled[signature] = function
         return function(inputs, weights)
 
-    def architecture_logits(self, images, choices):
+    def architecture_logits(self, images, choices, recompute=None):
         """Logits of the architecture `choices` on `images`.
 
         Args:
             images: NHWC float tensor.
             choices: [2, num_nodes, 2] choice indices (normal, reduce) as an int
                 array or nested Python ints.
+            recompute: wrap each operation in `tf.recompute_grad`; default
+                `self.recompute`. Forward-only passes (search batch, validation)
+                pass False: with no gradient to take there is nothing to save.
 
         Returns:
             Logits [batch, num_classes].
         """
         choices = np.asarray(choices).tolist()
+        recompute = self.recompute if recompute is None else bool(recompute)
         x = tf.cast(images, self.compute_dtype)
         s0 = s1 = self._apply("stem", stem, x, [self.stem_kernel])
         for cell in self.cells:
@@ -182,10 +186,10 @@ class SuperNet(keras.Model):
             else:
                 p0 = self._apply("preprocess", _preprocess, s0, cell["pre0"])
             p1 = self._apply("preprocess", _preprocess, s1, cell["pre1"])
-            s0, s1 = s1, self._cell(p0, p1, cell, choices[REDUCE if cell["reduction"] else NORMAL])
+            s0, s1 = s1, self._cell(p0, p1, cell, choices[REDUCE if cell["reduction"] else NORMAL], recompute)
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
-    def _cell(self, s0, s1, cell, choices):
+    def _cell(self, s0, s1, cell, choices, recompute):
         states = [s0, s1]
         operations = self.search_space.operations
         for node in range(self.search_space.num_nodes):
@@ -194,11 +198,12 @@ class SuperNet(keras.Model):
                 source, op_index = divmod(int(choice), len(operations))
                 op = operations[op_index]
                 stride = 2 if cell["reduction"] and source < 2 else 1
-                outputs.append(self._operation(op, stride, states[source], cell["edges"][node, source, op]))
+                edge = cell["edges"][node, source, op]
+                outputs.append(self._operation(op, stride, states[source], edge, recompute))
             states.append(outputs[0] + outputs[1])
         return tf.concat(states[2:], axis=-1)
 
-    def _operation(self, op, stride, x, weights):
+    def _operation(self, op, stride, x, weights, recompute):
         """One candidate operation, compiled once per (operation, stride, shapes) and shared by all edges.
 
         With `recompute`, the tape keeps only the operation's input and weights
@@ -210,7 +215,7 @@ class SuperNet(keras.Model):
         121 s and 3.9 GB for the first 8-cell step, against 9 s here: the number
         of (operation, operation) pairs to trace outweighs the parallelism won.
         """
-        if self.recompute and not tf.inside_function():
+        if recompute and not tf.inside_function():
             weights = [tf.convert_to_tensor(w) for w in weights]
 
             @tf.recompute_grad
@@ -283,6 +288,8 @@ class SuperNet(keras.Model):
         if not self.weight_optimizer.built:
             self.weight_optimizer.build(self.trainable_variables)
             self.architecture_optimizer.build([self.distribution.logits])
+        if not hasattr(self, "_slot_index"):
+            self._slot_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
 
     def sample_choices(self):
         """K architectures from the current distribution, as an int array [K, 2, N, 2]."""
@@ -292,7 +299,7 @@ class SuperNet(keras.Model):
 
     def log_likelihood(self, images, labels, choices):
         """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8)."""
-        logits = self.architecture_logits(images, choices)
+        logits = self.architecture_logits(images, choices, recompute=False)
         return -tf.reduce_sum(cross_entropy(labels, logits))
 
     def train_step(self, data):
@@ -334,7 +341,8 @@ class SuperNet(keras.Model):
 
         Weights no sampled architecture used are left alone (PyTorch's
         `grad=None` semantics). A compiled update over every weight was tried:
-        tracing it took 100 s and 2.5 GB on the 8-cell network.
+        tracing it took 100 s and 2.5 GB on the 8-cell network; a plain SGD
+        runs as one fused kernel per weight instead (`weight_updates`).
         """
         if not pairs:
             return
@@ -343,12 +351,15 @@ class SuperNet(keras.Model):
         if self.gradient_clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
         gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
-        self.weight_optimizer.apply(gradients, variables)
+        if weight_updates.supports_fused_update(self.weight_optimizer):
+            weight_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
+        else:
+            self.weight_optimizer.apply(gradients, variables)
 
     def test_step(self, data):
         """Scores the mode architecture: `accuracy` here is `val_accuracy` in `fit` logs."""
         x, y = data[0], data[1]
-        logits = self.architecture_logits(x, self.distribution.mode_choices().numpy())
+        logits = self.architecture_logits(x, self.distribution.mode_choices().numpy(), recompute=False)
         self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}

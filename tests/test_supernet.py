@@ -142,14 +142,15 @@ def test_peak_activations_do_not_depend_on_k_because_samples_run_one_by_one():
     calls = []
     original = net.architecture_logits
 
-    def recording(images, choices):
-        calls.append(np.asarray(choices).shape)
-        return original(images, choices)
+    def recording(images, choices, recompute=None):
+        calls.append((np.asarray(choices).shape, recompute))
+        return original(images, choices, recompute)
 
     net.architecture_logits = recording
     run_step_with(net, net.sample_choices())
-    # K search forwards + K train passes, each on one architecture [2, N, 2].
-    assert calls == [(2, 2, 2)] * 8
+    # K search forwards (nothing kept for a gradient, so nothing to recompute)
+    # then K train passes, each on one architecture [2, N, 2].
+    assert calls == [((2, 2, 2), False)] * 4 + [((2, 2, 2), None)] * 4
 
 
 def test_short_search_on_digits_lowers_the_entropy():
