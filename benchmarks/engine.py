@@ -35,6 +35,7 @@ flags.DEFINE_list("memory_batches", ["16", "64"], "Two batch sizes for the memor
 flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
+flags.DEFINE_enum("recompute", "True", ["True", "False", "early_cells"], "SuperNet's recompute policy.")
 flags.DEFINE_string("child", None, "Internal: run one measurement, print JSON.")
 flags.DEFINE_integer("child_batch", 0, "Internal: batch size of the child.")
 flags.DEFINE_integer("child_samples", 0, "Internal: K of the child.")
@@ -57,10 +58,15 @@ def _setup(batch):
     shape = (batch, FLAGS.image_size, FLAGS.image_size, 3)
     x = tf.constant(rng.normal(size=shape).astype("float32"))
     y = tf.constant(rng.integers(0, NUM_CLASSES, size=batch).astype("int32"))
-    net = kp.SuperNet(space, NUM_CLASSES, num_samples=max(FLAGS.child_samples, 1), seed=0)
+    samples = max(FLAGS.child_samples, 1)
+    net = kp.SuperNet(space, NUM_CLASSES, num_samples=samples, seed=0, recompute=_recompute_policy())
     net.build(shape)
     architectures = kp.ArchitectureDistribution(space).sample_choices(max(FLAGS.num_samples, 1), seed=0).numpy()
     return net, x, y, architectures
+
+
+def _recompute_policy():
+    return {"True": True, "False": False}.get(FLAGS.recompute, FLAGS.recompute)
 
 
 def _timed(step, warmup, steps):
@@ -171,6 +177,7 @@ def _run_child(kind, batch, num_samples=1):
     args = [sys.executable, os.path.abspath(__file__), f"--child={kind}", f"--child_batch={batch}"]
     args += [f"--child_samples={num_samples}", f"--num_cells={FLAGS.num_cells}", f"--filters={FLAGS.filters}"]
     args += [f"--image_size={FLAGS.image_size}", f"--num_samples={FLAGS.num_samples}", f"--steps={FLAGS.steps}"]
+    args += [f"--recompute={FLAGS.recompute}"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + sys.path)
     out = subprocess.run(args, capture_output=True, text=True, env=env, check=False)

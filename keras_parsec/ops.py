@@ -25,8 +25,15 @@ def batch_norm(x):
     Returns:
         Tensor of the same shape, zero mean and unit variance per channel.
     """
-    mean, variance = tf.nn.moments(x, axes=[0, 1, 2], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(variance + BATCH_NORM_EPSILON)
+    channels = x.shape[-1]
+    y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+        x,
+        scale=tf.ones([channels], tf.float32),
+        offset=tf.zeros([channels], tf.float32),
+        epsilon=BATCH_NORM_EPSILON,
+        is_training=True,
+    )
+    return y
 
 
 def _same_padding_conv(x, kernel, stride, dilation=1):

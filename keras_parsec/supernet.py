@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec import distribution as dist_lib
-from keras_parsec import ops, weight_updates
+from keras_parsec import errors, ops, weight_updates
 
 NORMAL, REDUCE = 0, 1
 
@@ -85,7 +85,7 @@ class SuperNet(keras.Model):
         self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.skip_zero_weights = True
-        self.recompute = bool(recompute)
+        self.recompute = check_recompute(recompute)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self._compiled = {}
@@ -169,7 +169,7 @@ class SuperNet(keras.Model):
             images: NHWC float tensor.
             choices: [2, num_nodes, 2] choice indices (normal, reduce) as an int
                 array or nested Python ints.
-            recompute: wrap each operation in `tf.recompute_grad`; default
+            recompute: a recompute policy (see `SuperNet`); default
                 `self.recompute`. Forward-only passes (search batch, validation)
                 pass False: with no gradient to take there is nothing to save.
 
@@ -177,16 +177,20 @@ class SuperNet(keras.Model):
             Logits [batch, num_classes].
         """
         choices = np.asarray(choices).tolist()
-        recompute = self.recompute if recompute is None else bool(recompute)
+        policy = self.recompute if recompute is None else check_recompute(recompute)
+        first_reduction = min(self.search_space.reduction_indices, default=len(self.cells))
         x = tf.cast(images, self.compute_dtype)
-        s0 = s1 = self._apply("stem", stem, x, [self.stem_kernel])
-        for cell in self.cells:
+        # The stem is cheap to recompute (3 input channels) and its output is the widest tensor.
+        s0 = s1 = self._run("stem", stem, x, [self.stem_kernel], policy is not False)
+        for index, cell in enumerate(self.cells):
+            recompute_cell = policy is True or (policy == "early_cells" and index < first_reduction)
             if cell["reduction_prev"]:
-                p0 = self._apply("reduce_input", _factorized_reduce, s0, cell["pre0"])
+                p0 = self._run("reduce_input", _factorized_reduce, s0, cell["pre0"], recompute_cell)
             else:
-                p0 = self._apply("preprocess", _preprocess, s0, cell["pre0"])
-            p1 = self._apply("preprocess", _preprocess, s1, cell["pre1"])
-            s0, s1 = s1, self._cell(p0, p1, cell, choices[REDUCE if cell["reduction"] else NORMAL], recompute)
+                p0 = self._run("preprocess", _preprocess, s0, cell["pre0"], recompute_cell)
+            p1 = self._run("preprocess", _preprocess, s1, cell["pre1"], recompute_cell)
+            cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
+            s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
     def _cell(self, s0, s1, cell, choices, recompute):
@@ -199,17 +203,18 @@ class SuperNet(keras.Model):
                 op = operations[op_index]
                 stride = 2 if cell["reduction"] and source < 2 else 1
                 edge = cell["edges"][node, source, op]
-                outputs.append(self._operation(op, stride, states[source], edge, recompute))
+                operation = _bound_operation(op, stride)
+                outputs.append(self._run((op, stride), operation, states[source], edge, recompute))
             states.append(outputs[0] + outputs[1])
         return tf.concat(states[2:], axis=-1)
 
-    def _operation(self, op, stride, x, weights, recompute):
-        """One candidate operation, compiled once per (operation, stride, shapes) and shared by all edges.
+    def _run(self, key, python_function, x, weights, recompute):
+        """`_apply`, optionally under `tf.recompute_grad`.
 
-        With `recompute`, the tape keeps only the operation's input and weights
-        and the backward pass runs the operation again: on the 8-cell network
-        this took activation memory per example from 2.0x to 0.92x of a compiled
-        fixed architecture for about 5% more time per step.
+        Each operation is compiled once per (operation, stride, shapes) and
+        shared by all edges. With `recompute`, the tape keeps only the
+        operation's input and weights and the backward pass runs the operation
+        again.
 
         Compiling whole nodes instead (both slots in one graph) was measured at
         121 s and 3.9 GB for the first 8-cell step, against 9 s here: the number
@@ -220,10 +225,10 @@ class SuperNet(keras.Model):
 
             @tf.recompute_grad
             def recomputed(x, *w):
-                return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, list(w))
+                return self._apply(key, python_function, x, list(w))
 
             return recomputed(x, *weights)
-        return self._apply((op, stride), lambda x, w: ops.apply_operation(op, x, w, stride), x, weights)
+        return self._apply(key, python_function, x, weights)
 
     def architecture_variables(self, choices):
         """The trainable variables architecture `choices` uses (the rest get no gradient)."""
@@ -363,6 +368,27 @@ class SuperNet(keras.Model):
         self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def _bound_operation(op, stride):
+    """`(x, weights) -> y` of one candidate operation at one stride."""
+    return lambda x, weights: ops.apply_operation(op, x, weights, stride)
+
+
+def check_recompute(recompute):
+    """Returns `recompute` if it is a valid recompute policy, else raises.
+
+    Args:
+        recompute: True, False or "early_cells".
+    """
+    if recompute is True or recompute is False or (isinstance(recompute, str) and recompute == "early_cells"):
+        return recompute
+    raise errors.invalid_argument(
+        "recompute",
+        'True, False or "early_cells"',
+        recompute,
+        'use "early_cells" (the default) unless memory or time says otherwise',
+    )
 
 
 def _preprocess(x, weights):

@@ -195,19 +195,54 @@ def test_fit_sizes_the_default_schedule_to_the_run():
     assert net.weight_optimizer._learning_rate.total_steps == 6
 
 
-def test_recomputed_gradients_equal_stored_ones():
-    net = tiny_net()
+@pytest.mark.parametrize("policy", [True, "early_cells"])
+def test_recomputed_gradients_equal_stored_ones(policy):
+    net = tiny_net(space=tiny_space(num_cells=3))
     x, y = tiny_batch()
     choices = net.sample_choices()[0]
     variables = net.architecture_variables(choices)
 
     def gradients(recompute):
-        net.recompute = recompute
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, net.architecture_logits(x, choices)))
+            logits = net.architecture_logits(x, choices, recompute=recompute)
+            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, logits))
         return [g for g in tape.gradient(loss, variables)]
 
-    for kept, recomputed in zip(gradients(False), gradients(True)):
+    for kept, recomputed in zip(gradients(False), gradients(policy)):
         assert (kept is None) == (recomputed is None)
         if kept is not None:
             np.testing.assert_allclose(tf.convert_to_tensor(kept), tf.convert_to_tensor(recomputed), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["all", 1, None, "early"])
+def test_unknown_recompute_policy_is_refused_with_the_choices(policy):
+    with pytest.raises(kp.InvalidArgumentError, match="recompute.*early_cells"):
+        kp.SuperNet(tiny_space(), num_classes=3, recompute=policy)
+
+
+def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_reduction(monkeypatch):
+    net = tiny_net(space=tiny_space(num_cells=3))  # reduction cells 1 and 2
+    x, y = tiny_batch()
+    recomputed = []
+    original = tf.recompute_grad
+
+    def counting(function):
+        wrapped = original(function)
+
+        def call(*args):
+            recomputed.append(tuple(args[0].shape))
+            return wrapped(*args)
+
+        return call
+
+    monkeypatch.setattr(tf, "recompute_grad", counting)
+    choices = net.sample_choices()[0]
+    with tf.GradientTape():
+        net.architecture_logits(x, choices, recompute="early_cells")
+    # stem + cell 0's two preprocessings and 2 nodes x 2 operations, all at 8x8.
+    assert len(recomputed) == 1 + 2 + 4
+    assert all(shape[1:3] == (8, 8) for shape in recomputed)
+    recomputed.clear()
+    with tf.GradientTape():
+        net.architecture_logits(x, choices, recompute=True)
+    assert len(recomputed) == 1 + 3 * (2 + 4)
