@@ -130,16 +130,25 @@ def as_arrays(images, labels=None, name="x"):
         pairs = list(images.as_numpy_iterator())
         if not pairs:
             raise errors.invalid_argument(name, "a non-empty dataset", "an empty dataset")
+        if len({p[0].shape for p in pairs}) > 1:
+            shapes = sorted({p[0].shape for p in pairs})[:3]
+            raise errors.invalid_argument(name, "images of one shape", f"images of shapes {shapes}", "resize them")
         images, labels = np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     if labels is None:
         raise errors.invalid_argument("y", "labels for the images", None, f"pass y=, or a dataset of pairs as {name}")
-    images, labels = np.asarray(images), np.asarray(labels)
+    images, labels = _array(images, name), _array(labels, "y")
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or len(images) == 0:
+    if images.ndim != 4 or min(images.shape, default=0) == 0:
         raise errors.invalid_argument(
-            name, "images of shape [N, height, width, channels]", f"an array of shape {images.shape}"
+            name,
+            "a non-empty array of images of shape [N, height, width, channels]",
+            f"an array of shape {images.shape}",
         )
+    if not (
+        images.dtype == bool or np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
+    ):
+        raise errors.invalid_type(name, "real-valued pixels (uint8 or float)", images.dtype, "convert the images")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1 or len(labels) != len(images):
@@ -147,6 +156,8 @@ def as_arrays(images, labels=None, name="x"):
             "y", f"one integer label per image ({len(images)} images)", f"labels of shape {labels.shape}"
         )
     if not np.issubdtype(labels.dtype, np.integer):
+        if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
+            raise errors.invalid_argument("y", "finite class labels", "NaN or infinite labels", "clean the labels")
         if not (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0)):
             raise errors.invalid_type("y", "integer class labels", labels.dtype, "pass class indices, not one-hot")
     if images.dtype == np.uint8:
@@ -157,12 +168,24 @@ def as_arrays(images, labels=None, name="x"):
     return images, labels.astype(np.int32)
 
 
+def _array(value, name):
+    """`np.asarray(value)`, or a typed error for ragged or unconvertible input."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise errors.invalid_type(name, "an array (equal-length rows)", value, "pass a NumPy array") from e
+
+
 def prepare_search_data(x, y, validation_data, search_data, batch_size, num_classes, space, seed):
     """Checks and splits a search's inputs before any expensive work.
 
     Returns:
         `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
     """
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2
+    ):
+        raise errors.invalid_argument("num_classes", "an integer of at least 2, or None", num_classes)
     images, labels = as_arrays(x, y, "x")
     if search_data is None:
         train, search = split_train_search(images, labels, seed=seed)
