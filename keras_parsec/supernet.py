@@ -298,7 +298,12 @@ class SuperNet(keras.Model):
         return -tf.reduce_sum(cross_entropy(labels, logits))
 
     def train_step(self, data):
-        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`."""
+        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`.
+
+        An architecture whose loss on either batch is NaN or infinite gets
+        weight 0 (the others are renormalised) and is counted in the
+        `nonfinite_samples` metric; if none is finite the step changes nothing.
+        """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
