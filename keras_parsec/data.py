@@ -43,7 +43,7 @@ def split_train_search(images, labels, search_fraction=0.5, seed=0):
 def check_batch_size(batch_size, train, search):
     """Raises unless `batch_size` is a positive int no larger than either half."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise errors.invalid_argument("batch_size", "a positive integer", batch_size)
+        raise errors.invalid_argument("batch_size", "a positive integer", batch_size, "pass e.g. batch_size=64")
     for name, (images, _) in (("train", train), ("search", search)):
         if len(images) < batch_size:
             raise errors.invalid_argument(
@@ -95,7 +95,9 @@ def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch
     if epochs is None:
         return one_epoch(seed, True).prefetch(tf.data.AUTOTUNE)
     if not 0 <= initial_epoch < epochs:
-        raise errors.invalid_argument("initial_epoch", f"an epoch in [0, {epochs})", initial_epoch)
+        raise errors.invalid_argument(
+            "initial_epoch", f"an epoch in [0, {epochs})", initial_epoch, "pass an epoch before `epochs`"
+        )
     # Python-int seeds per epoch: tf.data refuses tensor seeds when no global seed is set.
     dataset = one_epoch(seed * 100003 + initial_epoch, False)
     for epoch in range(initial_epoch + 1, epochs):
@@ -121,40 +123,76 @@ def as_arrays(images, labels=None, name="x"):
         images = tfds.load(images, split="train", as_supervised=True)
     if isinstance(images, tf.data.Dataset):
         if labels is not None:
-            raise errors.invalid_argument("y", "None when x is a dataset of (image, label)", "labels")
+            raise errors.invalid_argument(
+                "y", "None when x is a dataset of (image, label)", labels, "drop y: the dataset holds the labels"
+            )
         spec = images.element_spec
         if not isinstance(spec, tuple) or len(spec) != 2:
-            raise errors.invalid_argument(name, "a dataset of (image, label) pairs", spec)
+            raise errors.invalid_argument(
+                name, "a dataset of (image, label) pairs", spec, "map the dataset to (image, label) tuples"
+            )
         if spec[0].shape.rank == 4:
             images = images.unbatch()
         pairs = list(images.as_numpy_iterator())
         if not pairs:
-            raise errors.invalid_argument(name, "a non-empty dataset", "an empty dataset")
+            raise errors.invalid_argument(
+                name, "a non-empty dataset", "an empty dataset", "pass a dataset with examples"
+            )
+        if len({p[0].shape for p in pairs}) > 1:
+            shapes = sorted({p[0].shape for p in pairs})[:3]
+            raise errors.invalid_argument(name, "images of one shape", f"images of shapes {shapes}", "resize them")
         images, labels = np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     if labels is None:
         raise errors.invalid_argument("y", "labels for the images", None, f"pass y=, or a dataset of pairs as {name}")
-    images, labels = np.asarray(images), np.asarray(labels)
+    label_name = "y" if name == "x" else f"{name}[1]"
+    images, labels = _array(images, name), _array(labels, label_name)
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or len(images) == 0:
+    if images.ndim != 4 or min(images.shape, default=0) == 0:
         raise errors.invalid_argument(
-            name, "images of shape [N, height, width, channels]", f"an array of shape {images.shape}"
+            name,
+            "a non-empty array of images of shape [N, height, width, channels]",
+            images,
+            "pass images as [N, H, W, C] (or [N, H, W] for one channel)",
         )
+    if not (
+        images.dtype == bool or np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
+    ):
+        raise errors.invalid_type(name, "real-valued pixels (uint8 or float)", images.dtype, "convert the images")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1 or len(labels) != len(images):
         raise errors.invalid_argument(
-            "y", f"one integer label per image ({len(images)} images)", f"labels of shape {labels.shape}"
+            label_name,
+            f"one integer label per image ({len(images)} images)",
+            labels,
+            "pass one class index per image, in the order of the images",
         )
     if not np.issubdtype(labels.dtype, np.integer):
+        if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
+            raise errors.invalid_argument(
+                label_name, "finite class labels", "NaN or infinite labels", "drop the unlabelled examples"
+            )
         if not (np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0)):
-            raise errors.invalid_type("y", "integer class labels", labels.dtype, "pass class indices, not one-hot")
+            raise errors.invalid_type(
+                label_name, "integer class labels", labels.dtype, "pass class indices, not one-hot or names"
+            )
     if images.dtype == np.uint8:
         images = images.astype(np.float32) / 255.0
     images = images.astype(np.float32)
     if not np.all(np.isfinite(images)):
-        raise errors.invalid_argument(name, "finite pixel values", "NaN or infinite values", "clean the data")
+        raise errors.invalid_argument(
+            name, "finite pixel values", "NaN or infinite values", "replace or drop the examples that hold them"
+        )
     return images, labels.astype(np.int32)
+
+
+def _array(value, name):
+    """`np.asarray(value)`, or a typed error for ragged or unconvertible input."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise errors.invalid_type(name, "an array (equal-length rows)", value, "pass a NumPy array") from e
 
 
 def prepare_search_data(x, y, validation_data, search_data, batch_size, num_classes, space, seed):
@@ -163,6 +201,12 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
     Returns:
         `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
     """
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2
+    ):
+        raise errors.invalid_argument(
+            "num_classes", "an integer of at least 2, or None", num_classes, "pass the number of classes, or None"
+        )
     images, labels = as_arrays(x, y, "x")
     if search_data is None:
         train, search = split_train_search(images, labels, seed=seed)
@@ -186,7 +230,9 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
                 "pass num_classes= or fix the labels",
             )
         if images.shape[1:] != train[0].shape[1:]:
-            raise errors.invalid_argument(part, f"images of shape {train[0].shape[1:]}", images.shape[1:])
+            raise errors.invalid_argument(
+                part, f"images of shape {train[0].shape[1:]} like x", images, "resize them to the shape of x"
+            )
     smallest = min(train[0].shape[1:3])
     needed = 2 ** len(space.reduction_indices)
     if smallest < needed:
@@ -205,7 +251,9 @@ def _pair(value, name):
         return value
     if isinstance(value, (tf.data.Dataset, str)):
         return value, None
-    raise errors.invalid_argument(name, "an (images, labels) pair or a dataset of pairs", type(value).__name__)
+    raise errors.invalid_argument(
+        name, "an (images, labels) pair or a dataset of pairs", value, f"pass {name}=(images, labels)"
+    )
 
 
 def load_digits_images():

@@ -26,6 +26,7 @@ from keras_parsec.files import atomic_write
 from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
 
 MASKED_LOGIT = -1e9  # finite: padding gets probability 0, never NaN
+LOGIT_LIMIT = 30.0  # |centred logit| bound: probability ratios up to e**60 within a slot
 _NUM_SLOTS = 2
 _CLASS_NAME = "ArchitectureDistribution"
 
@@ -108,6 +109,24 @@ def mode_choices(logits, mask) -> tf.Tensor:
     return tf.argmax(masked_logits(logits, mask), axis=-1, output_type=tf.int32)
 
 
+def recentred_logits(logits, mask) -> tf.Tensor:
+    """Shifts each slot's logits to mean 0 over its real choices and clips them to +-`LOGIT_LIMIT`.
+
+    The shift leaves every probability unchanged; it keeps the logits near 0
+    however long a search runs (Adam moves them by about the learning rate per
+    step, and the sum is not conserved). The clip only binds once a slot's
+    probabilities span more than e**30 around their geometric mean.
+
+    Returns:
+        float32 `[2, N, 2, M]`, 0 on padding.
+    """
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    valid = tf.cast(mask, tf.float32)
+    mean = tf.reduce_sum(logits * valid, axis=-1, keepdims=True) / tf.reduce_sum(valid, axis=-1, keepdims=True)
+    centred = tf.clip_by_value(logits - mean, -LOGIT_LIMIT, LOGIT_LIMIT)
+    return tf.where(mask, centred, tf.zeros_like(centred))
+
+
 def importance_weights(log_likelihoods) -> tf.Tensor:
     """Normalises log-likelihoods into weights by a log-sum-exp softmax.
 
@@ -162,6 +181,9 @@ class ArchitectureDistribution:
             one; its space may differ from `space` in `num_cells` and `filters`.
         name: name of the logits variable.
 
+    An optimizer that updates `logits` re-centres them per slot afterwards
+    (`recentred_logits`), so they stay finite over any number of steps.
+
     Example:
 
     ```python
@@ -185,7 +207,12 @@ class ArchitectureDistribution:
             value = self._prior_logits(prior)
         elif logits is not None:
             value = np.where(self.mask, self._check_logits(logits), 0.0)
-        self.logits = keras.Variable(value.astype(np.float32), name=name)
+        self.logits = keras.Variable(value.astype(np.float32), dtype="float32", name=name)
+        # Keras optimizers apply a variable's constraint after each update.
+        self.logits.constraint = self._recentre
+
+    def _recentre(self, logits):
+        return recentred_logits(logits, self.mask)
 
     @property
     def name(self) -> str:

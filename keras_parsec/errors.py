@@ -5,6 +5,10 @@ the library's errors as one family, and from the matching built-in
 (`ValueError`, `TypeError`), so generic handlers keep working.
 """
 
+import numpy as np
+
+_MAX_REPR = 200
+
 
 class ParsecError(Exception):
     """Base class of every error keras-parsec raises on purpose."""
@@ -24,6 +28,20 @@ def _sentence(text):
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+def _received(name, value, with_type):
+    """`name=value` for the message: arrays by shape and dtype, dtypes by name, long reprs cut."""
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return f"{name} of dtype {np.dtype(value).name}"
+    shape = getattr(value, "shape", None)
+    if getattr(value, "dtype", None) is not None and shape is not None and len(shape) > 0:
+        dtype = getattr(value.dtype, "name", value.dtype)
+        return f"{name}={type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    text = repr(value)
+    if len(text) > _MAX_REPR:
+        text = text[: _MAX_REPR - 3] + "..."
+    return f"{name}={text}" + (f" of type {type(value).__name__}" if with_type else "")
+
+
 def _message(kind, name, expected, received_text, fix):
     message = (
         f"Invalid {kind} received for argument `{name}`. Expected {_sentence(expected)} Received: {received_text}."
@@ -40,7 +58,8 @@ def invalid_argument(name: str, expected: str, received, fix: str | None = None)
         name: name of the argument, as the caller spells it (`"num_cells"`,
             `"normal[3]"`).
         expected: what a valid value looks like, e.g. `"a positive integer"`.
-        received: the value received; shown with `repr`.
+        received: the value received; shown with `repr` (arrays and tensors by
+            shape and dtype, reprs over 200 characters cut).
         fix: optional advice on how to fix the call.
 
     Returns:
@@ -54,7 +73,7 @@ def invalid_argument(name: str, expected: str, received, fix: str | None = None)
     # integer. Received: num_cells=0. Fix: pass num_cells >= 1.
     ```
     """
-    return InvalidArgumentError(_message("value", name, expected, f"{name}={received!r}", fix))
+    return InvalidArgumentError(_message("value", name, expected, _received(name, received, False), fix))
 
 
 def invalid_type(name: str, expected: str, received, fix: str | None = None) -> InvalidTypeError:
@@ -63,7 +82,8 @@ def invalid_type(name: str, expected: str, received, fix: str | None = None) -> 
     Args:
         name: name of the argument, as the caller spells it.
         expected: the accepted type(s), e.g. `"an int"`.
-        received: the value received; shown with `repr` and its type name.
+        received: the value received; shown with `repr` and its type name
+            (arrays and tensors by shape and dtype, NumPy dtypes by name).
         fix: optional advice on how to fix the call.
 
     Returns:
@@ -77,5 +97,4 @@ def invalid_type(name: str, expected: str, received, fix: str | None = None) -> 
     # Received: filters='16' of type str. Fix: pass filters=16.
     ```
     """
-    received_text = f"{name}={received!r} of type {type(received).__name__}"
-    return InvalidTypeError(_message("type", name, expected, received_text, fix))
+    return InvalidTypeError(_message("type", name, expected, _received(name, received, True), fix))

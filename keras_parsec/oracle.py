@@ -68,6 +68,7 @@ class ParsecOracle(keras_tuner.Oracle):
         self.architecture_learning_rate = _cycled("architecture_learning_rate", architecture_learning_rate, float)
         self.weight_learning_rate = _cycled("weight_learning_rate", weight_learning_rate, float)
         self.base_seed = 0 if seed is None else int(seed)
+        self._seed_given = seed is not None
         self.runs = {}
 
     def populate_space(self, trial_id):
@@ -119,8 +120,37 @@ class ParsecOracle(keras_tuner.Oracle):
 
     def get_state(self):
         state = super().get_state()
-        state["parsec"] = {"search_space": self.search_space.get_config(), "runs": self.runs, "seed": self.base_seed}
+        state["parsec"] = {
+            "search_space": self.search_space.get_config(),
+            "runs": self.runs,
+            "seed": self.base_seed,
+            "settings": self._settings(),
+        }
         return state
+
+    def _settings(self):
+        """The run settings a resumed search must share with the saved one."""
+        return {
+            "num_samples": self.num_samples,
+            "architecture_learning_rate": self.architecture_learning_rate,
+            "weight_learning_rate": self.weight_learning_rate,
+        }
+
+    def _check_saved_settings(self, parsec):
+        """Refuses a saved search whose K, learning rates or explicit seed differ from this oracle's."""
+        saved = dict(parsec.get("settings", {}))
+        if self._seed_given:
+            saved["seed"] = parsec["seed"]
+        mine = {**self._settings(), "seed": self.base_seed}
+        for name, value in saved.items():
+            if value != mine[name]:
+                raise errors.invalid_argument(
+                    name,
+                    f"{value!r} as in the search saved in {self._project_dir}",
+                    mine[name],
+                    f"pass {name}={value!r} to resume it, another project_name for a new search, "
+                    "or overwrite=True to replace the old one",
+                )
 
     def set_state(self, state):
         if "parsec" not in state:
@@ -139,6 +169,7 @@ class ParsecOracle(keras_tuner.Oracle):
                 "pass the same search space to resume, another project_name for a new search, "
                 "or overwrite=True to replace the old one",
             )
+        self._check_saved_settings(state["parsec"])
         super().set_state(state)
         self.runs = state["parsec"]["runs"]
         self.base_seed = state["parsec"]["seed"]

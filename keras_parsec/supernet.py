@@ -10,6 +10,7 @@ dispatch with `tf.switch_case` was measured at 30x slower graph builds.
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -93,6 +94,7 @@ class SuperNet(keras.Model):
         self.recompute = check_recompute(recompute)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
         self._compiled = {}
 
     # ---------------------------------------------------------------- weights
@@ -153,9 +155,9 @@ class SuperNet(keras.Model):
             inputs: a tensor or a tuple of tensors.
             weights: list of variables or tensors.
         """
+        weights = [tf.cast(w, self.compute_dtype) for w in weights]  # float16 under mixed precision
         if tf.inside_function():
             return python_function(inputs, weights)
-        weights = [tf.convert_to_tensor(w) for w in weights]
         flat = inputs if isinstance(inputs, tuple) else (inputs,)
         signature = (key, tuple((tuple(t.shape), t.dtype) for t in flat), tuple(tuple(w.shape) for w in weights))
         function = self._compiled.get(signature)
@@ -279,7 +281,7 @@ class SuperNet(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.accuracy_tracker]
+        return [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
 
     def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
         """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
@@ -313,38 +315,59 @@ class SuperNet(keras.Model):
         return -tf.reduce_sum(cross_entropy(labels, logits))
 
     def train_step(self, data):
-        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`."""
+        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`.
+
+        An architecture whose loss on either batch is NaN or infinite gets
+        weight 0 (the others are renormalised) and is counted in the
+        `nonfinite_samples` metric; if none is finite the step changes nothing.
+        """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
         log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
-        weights = dist_lib.importance_weights(log_likelihoods)
+        weights = dist_lib.importance_weights(log_likelihoods)  # 0 for a NaN or infinite log-likelihood
+        finite = np.isfinite(log_likelihoods.numpy())
         accumulated = {}
         weighted_loss = 0.0
         for k, architecture in enumerate(choices):
             weight = float(weights[k])
-            if weight == 0.0 and self.skip_zero_weights:
+            if not finite[k] or (weight == 0.0 and self.skip_zero_weights):
                 continue  # contributes exactly nothing to either gradient
             variables = self.architecture_variables(architecture)
             with tf.GradientTape() as tape:
                 logits = self.architecture_logits(x_train, architecture)
                 loss = tf.reduce_mean(cross_entropy(y_train, logits))
+            if not np.isfinite(float(loss)):
+                finite[k] = False  # dropped below: its weight goes to the others
+                continue
             for variable, gradient in zip(variables, tape.gradient(loss, variables)):
                 if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
                     previous = accumulated.get(id(variable), (variable, 0.0))[1]
                     accumulated[id(variable)] = (variable, previous + weight * tf.convert_to_tensor(gradient))
             weighted_loss += weight * loss
             self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
+        kept = float(tf.reduce_sum(tf.where(finite, weights, 0.0)))
+        if not finite.all():
+            self.nonfinite_tracker.update_state(float(np.sum(~finite)))
+            warnings.warn(
+                f"{np.sum(~finite)} of the {len(finite)} architectures sampled in this step gave a NaN or infinite "
+                "loss: they get weight 0 and change neither the weights nor pi"
+                + ("; no architecture was finite, so the step is skipped." if kept == 0.0 else ".")
+                + " If this repeats, lower the learning rates or check the data.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            if kept == 0.0:
+                return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
+            if kept < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
+                accumulated = {key: (v, g / kept) for key, (v, g) in accumulated.items()}
+                weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
         self._update_weights(list(accumulated.values()))
         pi_gradient = self.distribution.score_gradient(choices, weights)
         # Adam minimises: ascend log p(y | X, v, pi) by descending its negation.
         self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
         self.loss_tracker.update_state(weighted_loss)
-        return {
-            "loss": self.loss_tracker.result(),
-            "accuracy": self.accuracy_tracker.result(),
-            "entropy": self.distribution.entropy(),
-        }
+        return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
 
     def _update_weights(self, pairs):
         """Clips, adds weight decay and applies the summed gradients of the used weights.

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import zipfile
 
 import keras
 import keras_tuner
@@ -82,16 +83,30 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.distribution_strategy = distribution_strategy
         self.data_seed = 0 if seed is None else int(seed)
         self._search_summary = None
+        super().__init__(oracle, directory=directory, project_name=project_name, overwrite=overwrite)
+
+    def reload(self):
+        """Reloads the project; corrupt or foreign state files raise, naming the folder, and stay as they are."""
         try:
-            super().__init__(oracle, directory=directory, project_name=project_name, overwrite=overwrite)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            super().reload()
+        except errors.ParsecError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors; Keras Tuner turns a
+            # missing key of oracle.json into a RuntimeError, and reads others blindly.
             raise errors.invalid_argument(
                 "project_name",
-                "a project folder with readable state files",
-                os.path.join(directory or ".", project_name or "untitled_project"),
-                "the state files there are corrupt: move the folder away, choose another project_name, "
-                "or pass overwrite=True to replace it",
+                "a project folder with readable state files (oracle.json, tuner0.json, trial_*/trial.json)",
+                self.project_dir,
+                f"the state files there are corrupt or foreign ({type(e).__name__}: {e}): move the folder away, "
+                "choose another project_name, or pass overwrite=True to replace it",
             ) from e
+
+    def save(self):
+        """Saves the oracle and the tuner state atomically (a crash never leaves half a file)."""
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write(self._get_tuner_fname(), json.dumps(self.get_state()))
 
     # ------------------------------------------------------------------ search
     def search(
@@ -122,12 +137,25 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             verbose: Keras verbosity.
             num_classes: number of classes; inferred from the labels if None.
         """
+        saved = self._search_summary if self.oracle.trials else None
+        if num_classes is None and saved:
+            num_classes = saved.get("num_classes")
         train, search, validation, num_classes = data_lib.prepare_search_data(
             x, y, validation_data, search_data, batch_size, num_classes, self.search_space, self.data_seed
         )
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise errors.invalid_argument("epochs", "a positive integer", epochs)
-        self._search_summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
+        summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
+        for name, value in summary.items():
+            if saved and name in saved and saved[name] != value:
+                raise errors.invalid_argument(
+                    name,
+                    f"{saved[name]!r} as in the search saved in {self.project_dir}",
+                    value,
+                    "pass the same data to resume it, another project_name for a new search, "
+                    "or overwrite=True to replace the old one",
+                )
+        self._search_summary = summary
         super().search(
             train=train,
             search=search,
@@ -163,7 +191,11 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     learning_rate=values["architecture_learning_rate"], beta_1=0.5, beta_2=0.999
                 ),
             )
-        checkpoint = SearchCheckpoint(net, os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE))
+        checkpoint = SearchCheckpoint(
+            net,
+            os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE),
+            settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps},
+        )
         try:
             initial_epoch = checkpoint.restore()
         except errors.InvalidArgumentError as e:
@@ -282,12 +314,15 @@ class SearchCheckpoint(keras.callbacks.Callback):
     Args:
         net: the `SuperNet` of the run.
         path: the `.npz` file.
+        settings: optional JSON-safe dict (epochs, batch size...) a resumed run
+            must share with the saved one.
     """
 
-    def __init__(self, net, path):
+    def __init__(self, net, path, settings=None):
         super().__init__()
         self.net = net
         self.path = path
+        self.settings = dict(settings or {})
         self.history = {}
 
     def _variables(self):
@@ -309,7 +344,8 @@ class SearchCheckpoint(keras.callbacks.Callback):
             with np.load(self.path) as saved:
                 meta = json.loads(str(saved["meta"]))
                 arrays = [saved[f"v{i}"] for i in range(meta["num_variables"])]
-        except (OSError, ValueError, KeyError) as e:
+                epoch, history = int(meta["epoch"]), dict(meta["history"])
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
             raise errors.invalid_argument(
                 "directory",
                 "a readable search state",
@@ -323,16 +359,24 @@ class SearchCheckpoint(keras.callbacks.Callback):
                 self.path,
                 "it was written by a different search: use another project_name or overwrite=True",
             )
+        for name, value in self.settings.items():
+            if meta.get("settings", {}).get(name, value) != value:
+                raise errors.invalid_argument(
+                    name,
+                    f"{meta['settings'][name]!r} as in the unfinished run saved in {self.path}",
+                    value,
+                    f"pass {name}={meta['settings'][name]!r} to resume it, or overwrite=True to start again",
+                )
         for variable, array in zip(variables, arrays):
             variable.assign(array)
-        self.history = meta["history"]
-        return int(meta["epoch"])
+        self.history = history
+        return epoch
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         variables = self._variables()
-        meta = {"epoch": epoch + 1, "history": self.history, "num_variables": len(variables)}
+        meta = {"epoch": epoch + 1, "history": self.history, "num_variables": len(variables), "settings": self.settings}
         arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(variables)}
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)

@@ -107,9 +107,17 @@ def test_pi_update_is_adam_on_the_importance_weighted_score():
                     one_hot[cell, node, slot, choice[cell, node, slot]] = 1.0
         expected_gradient += weight * (one_hot - probabilities)
     before, after = run_step_with(net, choices)
-    # Adam's first step moves every coordinate by lr * sign(gradient) (ascent on log p).
+    # Adam's first step moves every coordinate by lr * sign(gradient) (ascent on log p); the logits are then
+    # re-centred per slot, which shifts a whole slot: compare the moves within each slot, up to that shift.
     significant = np.abs(expected_gradient) > 1e-4
-    np.testing.assert_allclose((after - before)[significant], 0.02 * np.sign(expected_gradient[significant]), rtol=1e-2)
+    step, expected = after - before, 0.02 * np.sign(expected_gradient)
+    compared = 0
+    for slot in np.ndindex(*step.shape[:-1]):
+        moved, wanted = step[slot][significant[slot]], expected[slot][significant[slot]]
+        if len(moved) >= 2:
+            np.testing.assert_allclose(moved - moved[0], wanted - wanted[0], atol=4e-4)
+            compared += 1
+    assert compared >= step.size // step.shape[-1] // 2
     assert np.all(np.abs((after - before)[~net.distribution.mask]) == 0)
 
 
