@@ -138,3 +138,9 @@ def check_mobile_setting(model_or_genotype, **network_kwargs) -> int:
             "use fewer cells or filters (DARTS: 14 cells, 48 filters)",
         )
     return flops
+
+
+def describe_counts(model_or_genotype, setting=None, **network_kwargs) -> str:
+    """Parameters and multiply-adds of one network (built once) as text, e.g. "3.35M params, 528.4M mult-adds"."""
+    model = _network(model_or_genotype, setting, network_kwargs)
+    return f"{count_params(model) / 1e6:.3f}M params, {count_flops(model) / 1e6:.1f}M mult-adds"
