@@ -57,6 +57,28 @@ def load(name, split="train", data_dir=None, manual_dir=None):
     )
 
 
+def load_arrays(name, split="train", data_dir=None, manual_dir=None, num_examples=None):
+    """A tfds split as NumPy arrays `(images uint8 [N, H, W, C], labels int32 [N])`, for datasets that fit in memory.
+
+    Args:
+        name, split, data_dir, manual_dir: as in `load`.
+        num_examples: read only the first `num_examples` examples.
+
+    Returns:
+        `(images, labels)`.
+    """
+    dataset = load(name, split, data_dir, manual_dir)
+    if num_examples is not None:
+        dataset = dataset.take(int(num_examples))
+    images, labels = [], []
+    for x, y in dataset.batch(4096).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    if not images:
+        raise invalid_argument("split", "a non-empty split", split)
+    return np.concatenate(images), np.concatenate(labels).astype(np.int32)
+
+
 def split_train_search(dataset, search_fraction=0.5, num_examples=None):
     """Disjoint train and search halves of a dataset in a fixed order (paper 4.1: 50/50).
 
