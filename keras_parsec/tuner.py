@@ -283,13 +283,16 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             from keras_parsec.counting import describe_counts
 
             space = self.search_space
-            counts = describe_counts(
-                self.get_best_genotypes()[0],
-                num_classes=summary["num_classes"],
-                num_cells=space.num_cells,
-                filters=space.filters,
-                input_shape=tuple(summary["input_shape"]),
-            )
+            try:
+                counts = describe_counts(
+                    self.get_best_genotypes()[0],
+                    num_classes=summary["num_classes"],
+                    num_cells=space.num_cells,
+                    filters=space.filters,
+                    input_shape=tuple(summary["input_shape"]),
+                )
+            except errors.ParsecError as e:  # e.g. filters=1: no final network of that size exists
+                counts = f"no network of that size ({e})"
             print(f"\nBest genotype at the searched size ({space.num_cells} cells, {space.filters} filters): {counts}")
 
     def get_state(self):
