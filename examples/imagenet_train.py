@@ -77,7 +77,7 @@ def main(argv):
         )
         model = kp.build_final_network(genotype, recipe, num_classes=NUM_CLASSES)
         flops = kp.check_mobile_setting(model)  # raises above 600M multiply-adds
-        print(f"{genotype}\n{kp.count_params(model) / 1e6:.2f}M params, {flops / 1e6:.0f}M multiply-adds")
+        print(f"{genotype}\n{kp.count_params(model) / 1e6:.2f}M params, {flops / 1e6:.1f}M multiply-adds")
         kp.compile_final_network(
             model,
             recipe,
