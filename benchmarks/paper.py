@@ -16,6 +16,7 @@ other processes share the machine.
 
     python benchmarks/paper.py                       # all three
     python benchmarks/paper.py --runs=search --steps=2 --num_samples=4
+    python benchmarks/paper.py --runs= --counts      # only the parameter and multiply-add counts
 """
 
 import json
@@ -29,6 +30,7 @@ from absl import app, flags
 flags.DEFINE_list("runs", ["search", "finetune", "final"], "Which runs to measure.")
 flags.DEFINE_integer("steps", 2, "Timed steps after one warm-up step.")
 flags.DEFINE_integer("num_samples", 16, "K of the measured search steps (scaled to the paper's K=16).")
+flags.DEFINE_bool("counts", True, "Also print DARTS_V1/V2 parameters and multiply-adds at the paper's sizes.")
 flags.DEFINE_string("child", None, "Internal: measure one run and print JSON.")
 FLAGS = flags.FLAGS
 
@@ -79,6 +81,17 @@ def _measure(run):
     return {"first_step_s": first, "step_s": seconds, "cpu_step_s": cpu_seconds}
 
 
+def _print_counts():
+    import keras_parsec as kp
+
+    print("\n| genotype | setting | params (M) | multiply-adds (M) |\n| --- | --- | --- | --- |")
+    for name in ("DARTS_V1", "DARTS_V2"):
+        for setting in ("cifar10", "imagenet"):
+            genotype = getattr(kp, name)
+            params, flops = kp.count_params(genotype, setting), kp.count_flops(genotype, setting)
+            print(f"| {name} | {setting} | {params / 1e6:.2f} | {flops / 1e6:.0f} |", flush=True)
+
+
 def main(argv):
     del argv
     if FLAGS.child:
@@ -103,6 +116,8 @@ def main(argv):
             f"{epoch_h * epochs / 24:.1f} ({epochs} epochs) |",
             flush=True,
         )
+    if FLAGS.counts:
+        _print_counts()
 
 
 if __name__ == "__main__":
