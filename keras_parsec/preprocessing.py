@@ -27,7 +27,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def load(name, split="train", data_dir=None, manual_dir=None):
+def load(name, split="train", data_dir=None, manual_dir=None, shuffle_files=False):
     """A tfds dataset of `(image uint8 [H, W, 3], label int64)` in its stored order.
 
     Args:
@@ -36,6 +36,8 @@ def load(name, split="train", data_dir=None, manual_dir=None):
         data_dir: tfds data directory (default: tfds' own).
         manual_dir: directory holding manually downloaded archives
             (imagenet2012: `ILSVRC2012_img_train.tar` and `ILSVRC2012_img_val.tar`).
+        shuffle_files: read the split's files in a random order (large
+            datasets); False keeps the stored order that `split_train_search` needs.
 
     Returns:
         A `tf.data.Dataset`.
@@ -51,7 +53,7 @@ def load(name, split="train", data_dir=None, manual_dir=None):
         name,
         split=split,
         as_supervised=True,
-        shuffle_files=False,
+        shuffle_files=shuffle_files,
         data_dir=data_dir,
         download_and_prepare_kwargs=prepare or None,
     )
@@ -253,7 +255,9 @@ def cifar10_datasets(batch_size=96, cutout_size=16, data_dir=None, seed=None, na
     )
 
 
-def imagenet_datasets(batch_size=128, image_size=224, data_dir=None, manual_dir=None, seed=None, cache=False):
+def imagenet_datasets(
+    batch_size=128, image_size=224, data_dir=None, manual_dir=None, seed=None, cache=False, shuffle_buffer=1_000
+):
     """ImageNet (tfds `imagenet2012`) train and validation pipelines, read from disk as they run.
 
     Args:
@@ -263,13 +267,17 @@ def imagenet_datasets(batch_size=128, image_size=224, data_dir=None, manual_dir=
         manual_dir: folder with the ImageNet archives (tfds cannot download them).
         seed: seed of the shuffle.
         cache: cache the decoded validation images (a path for a file cache).
+        shuffle_buffer: decoded training images held for shuffling (about
+            0.5 MB each), on top of reading the files in a random order.
 
     Returns:
         `(train, validation)` batched datasets.
     """
-    train = load("imagenet2012", "train", data_dir, manual_dir)
+    train = load("imagenet2012", "train", data_dir, manual_dir, shuffle_files=True)
     validation = load("imagenet2012", "validation", data_dir, manual_dir)
     return (
-        pipeline(train, batch_size, imagenet_train_preprocess(image_size), True, seed=seed),
+        pipeline(
+            train, batch_size, imagenet_train_preprocess(image_size), True, shuffle_buffer=shuffle_buffer, seed=seed
+        ),
         pipeline(validation, batch_size, imagenet_eval_preprocess(image_size), False, cache=cache),
     )
