@@ -8,8 +8,9 @@ The ImageNet "mobile setting" of the paper's Table 2 means < 600M multiply-adds
 at 224x224.
 
 DARTS_V2 measured with these functions: 3.35M parameters on CIFAR-10 (20 cells,
-36 filters; DARTS reports 3.3M), 4.72M parameters and 5.7e8 multiply-adds on
-ImageNet (14 cells, 48 filters; DARTS reports 4.7M and 574M).
+36 filters; DARTS reports 3.3M), 4.72M parameters and 530M multiply-adds on
+ImageNet (14 cells, 48 filters; DARTS reports 4.7M and 574M, counting more than
+convolutions; see BENCHMARKS.md).
 """
 
 import numpy as np
@@ -88,7 +89,7 @@ def count_flops(model_or_genotype, setting=None, **network_kwargs) -> int:
     Example:
 
     ```python
-    count_flops(DARTS_V2, "imagenet") < MOBILE_SETTING_MULTIPLY_ADDS  # True: about 574M
+    count_flops(DARTS_V2, "imagenet") < MOBILE_SETTING_MULTIPLY_ADDS  # True: about 530M
     ```
     """
     model = _network(model_or_genotype, setting, network_kwargs)
