@@ -5,6 +5,7 @@ keras-parsec search --dataset=cifar10 --num_cells=8 --filters=16 --epochs=50 --n
 keras-parsec train  --genotype=runs/digits/best_genotype.json --epochs=20
 keras-parsec export --model=runs/digits/model.keras --output=exported/digits
 keras-parsec show   --genotype=runs/digits/best_genotype.json      (or --run=runs/digits)
+keras-parsec show   --genotype=g.json --dataset=cifar10 --num_cells=20 --filters=36   # paper-size counts
 """
 
 import json
@@ -172,6 +173,26 @@ def _read_genotype(path):
         _fail(f"cannot read genotype file {path}: {e}")
 
 
+# (input shape, classes, stem) of the networks `show` counts, by --dataset.
+_NETWORK_SHAPES = {
+    "digits": ((8, 8, 1), 10, "cifar"),
+    "cifar10": ((32, 32, 3), 10, "cifar"),
+    "imagenet2012": ((224, 224, 3), 1000, "imagenet"),
+}
+
+
+def _counts(genotype):
+    """Parameters and multiply-adds of the genotype's network at --num_cells/--filters on --dataset's images."""
+    from keras_parsec.counting import describe_counts
+
+    input_shape, num_classes, stem = _NETWORK_SHAPES.get(FLAGS.dataset, ((32, 32, 3), 10, "cifar"))
+    counts = describe_counts(
+        genotype, num_classes=num_classes, num_cells=FLAGS.num_cells, filters=FLAGS.filters,
+        input_shape=input_shape, stem=stem,
+    )  # fmt: skip
+    return f"As a {FLAGS.num_cells}-cell, {FLAGS.filters}-filter network on {FLAGS.dataset}: {counts}"
+
+
 def command_show():
     """Prints a genotype (or a finished run's results) and draws its cells."""
     from keras_parsec import visualize
@@ -201,6 +222,7 @@ def command_show():
     else:
         _fail("show needs --genotype=PATH or --run=DIR.")
     if genotype is not None:
+        print(_counts(genotype))
         path = _draw(visualize.plot_genotype, genotype, output)
         if path:
             print(f"Drawn: {path}")

@@ -54,7 +54,7 @@ def check_batch_size(batch_size, train, search):
             )
 
 
-def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch=0):
+def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch=0, augment=None):
     """Pairs train and search batches as `((x_t, y_t), (x_s, y_s))` for `SuperNet.fit`.
 
     The search half is cycled, so one epoch is one pass over the train half.
@@ -71,6 +71,10 @@ def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch
             back to back (pass `steps_per_epoch=len(train) // batch_size` to fit);
             if None, one epoch that reshuffles on every iteration.
         initial_epoch: first epoch held when `epochs` is given.
+        augment: optional per-example `(image, label) -> (image, label)` applied
+            to both halves after the shuffle (e.g.
+            `keras_parsec.preprocessing.search_augment(cutout_size=16)`); its
+            random draws are not replayed on resume.
 
     Returns:
         A `tf.data.Dataset` with full batches only.
@@ -86,6 +90,8 @@ def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch
     def one_epoch(epoch_seed, reshuffle):
         def batches(dataset, size, offset):
             shuffled = dataset.shuffle(size, seed=epoch_seed * 2 + offset, reshuffle_each_iteration=reshuffle)
+            if augment is not None:
+                shuffled = shuffled.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
             return shuffled.batch(batch_size, drop_remainder=True)
 
         return tf.data.Dataset.zip(

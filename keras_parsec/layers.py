@@ -397,13 +397,21 @@ class DropPath(keras.layers.Layer):
             raise invalid_type("seed", "an int or None", seed, "pass e.g. seed=0")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # The rate in use, a variable so that a schedule (DARTS' linear ramp) reaches compiled steps.
+        self.current_rate = keras.Variable(self.rate, trainable=False, name="current_rate")
         self.built = True
+
+    def set_rate(self, rate: float):
+        """Changes the rate in use (e.g. per epoch) without retracing; `rate` stays the configured one."""
+        self.current_rate.assign(_check_rate("rate", rate))
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0.0:
             return inputs
         noise_shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
-        return keras.random.dropout(inputs, self.rate, noise_shape=noise_shape, seed=self.seed_generator)
+        keep = 1.0 - ops.cast(self.current_rate, inputs.dtype)
+        noise = keras.random.uniform(noise_shape, dtype=inputs.dtype, seed=self.seed_generator)
+        return inputs * ops.cast(noise < keep, inputs.dtype) / keep
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -70,6 +70,10 @@ class SuperNet(keras.Model):
             (activation memory per example / CPU time per architecture):
             True 0.74x / 1.93x, "early_cells" 1.29x / 1.77x, False 1.54x /
             1.65x (`benchmarks/engine.py --recompute=...`).
+        auxiliary_weight: when positive, DARTS' auxiliary head reads cell
+            `2 * num_cells // 3` and this weight times its loss joins the
+            training loss (paper 4.2 fine-tunes with 0.4); the search batch's
+            likelihoods use the main classifier only.
 
     Example:
 
@@ -82,7 +86,15 @@ class SuperNet(keras.Model):
     """
 
     def __init__(
-        self, search_space, num_classes, distribution=None, num_samples=16, seed=None, recompute=True, **kwargs
+        self,
+        search_space,
+        num_classes,
+        distribution=None,
+        num_samples=16,
+        seed=None,
+        recompute=True,
+        auxiliary_weight=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.search_space = search_space
@@ -92,6 +104,8 @@ class SuperNet(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.skip_zero_weights = True
         self.recompute = check_recompute(recompute)
+        self.auxiliary_weight = float(auxiliary_weight)
+        self.auxiliary_index = 2 * search_space.num_cells // 3
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
@@ -136,6 +150,7 @@ class SuperNet(keras.Model):
             )
             prev_prev, prev = prev, channels * space.num_nodes
             reduction_prev = reduction
+        self._build_auxiliary_head(input_shape)
         self.classifier_kernel = self.add_weight(
             name="classifier_kernel", shape=(prev, self.num_classes), initializer="glorot_uniform"
         )
@@ -198,6 +213,8 @@ class SuperNet(keras.Model):
             p1 = self._run("preprocess", _preprocess, s1, cell["pre1"], recompute_cell)
             cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
             s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
+            if index == self.auxiliary_index and self.auxiliary_weights:
+                self._auxiliary_input = s1  # read by auxiliary_loss, in the same tape
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
     def _cell(self, s0, s1, cell, choices, recompute):
@@ -248,6 +265,7 @@ class SuperNet(keras.Model):
                 for choice in pair:
                     source, op_index = divmod(int(choice), len(operations))
                     used += cell["edges"][node, source, operations[op_index]]
+        used += self.auxiliary_weights
         unique = {id(v): v for v in used + [self.classifier_kernel, self.classifier_bias]}
         return list(unique.values())
 
@@ -336,7 +354,7 @@ class SuperNet(keras.Model):
             variables = self.architecture_variables(architecture)
             with tf.GradientTape() as tape:
                 logits = self.architecture_logits(x_train, architecture)
-                loss = tf.reduce_mean(cross_entropy(y_train, logits))
+                loss = tf.reduce_mean(cross_entropy(y_train, logits)) + self.auxiliary_loss(y_train)
             if not np.isfinite(float(loss)):
                 finite[k] = False  # dropped below: its weight goes to the others
                 continue
@@ -368,6 +386,39 @@ class SuperNet(keras.Model):
         self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
         self.loss_tracker.update_state(weighted_loss)
         return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
+
+    # ---------------------------------------------------------------- auxiliary head
+    def _build_auxiliary_head(self, input_shape):
+        """DARTS' AuxiliaryHeadCIFAR weights, shrunk to fit small feature maps like `CellNetwork`'s."""
+        self.auxiliary_weights = []
+        self._auxiliary_input = None
+        if self.auxiliary_weight <= 0:
+            return
+        space = self.search_space
+        reductions = sum(1 for cell in range(self.auxiliary_index + 1) if space.is_reduction(cell))
+        side = min(input_shape[1], input_shape[2])
+        for _ in range(reductions):
+            side = -(-side // 2)
+        channels = space.filters * 2**reductions * space.num_nodes
+        self._auxiliary_pool = min(5, side)
+        pooled = (side - self._auxiliary_pool) // 3 + 1
+        self.auxiliary_weights = [
+            self._conv_weight("auxiliary_conv_0", (1, 1, channels, 128)),
+            self._conv_weight("auxiliary_conv_1", (min(2, pooled), min(2, pooled), 128, 768)),
+            self.add_weight(name="auxiliary_kernel", shape=(768, self.num_classes), initializer="glorot_uniform"),
+            self.add_weight(name="auxiliary_bias", shape=(self.num_classes,), initializer="zeros"),
+        ]
+
+    def auxiliary_loss(self, labels):
+        """`auxiliary_weight` x mean cross-entropy of the auxiliary head on the last forward pass (0 without)."""
+        features, self._auxiliary_input = self._auxiliary_input, None
+        if not self.auxiliary_weights or features is None:
+            return 0.0
+        pool = self._auxiliary_pool
+        logits = self._apply(
+            ("auxiliary", pool), lambda x, w: auxiliary_head(x, w, pool), features, self.auxiliary_weights
+        )
+        return self.auxiliary_weight * tf.reduce_mean(cross_entropy(labels, logits))
 
     def _update_weights(self, pairs):
         """Clips, adds weight decay and applies the summed gradients of the used weights.
@@ -436,6 +487,15 @@ def classifier(x, weights):
     """Global average pooling and a dense layer: the logits."""
     kernel, bias = weights
     return tf.matmul(tf.reduce_mean(x, axis=[1, 2]), kernel) + bias
+
+
+def auxiliary_head(x, weights, pool):
+    """ReLU, average pooling (stride 3), 1x1 conv 128, BN, ReLU, conv 768, BN, ReLU, pooling, dense."""
+    conv_0, conv_1, kernel, bias = weights
+    x = tf.nn.avg_pool2d(tf.nn.relu(x), pool, 3, "VALID")
+    x = tf.nn.relu(ops.batch_norm(tf.nn.conv2d(x, conv_0, 1, "VALID")))
+    x = tf.nn.relu(ops.batch_norm(tf.nn.conv2d(x, conv_1, 1, "VALID")))
+    return classifier(x, [kernel, bias])
 
 
 def cross_entropy(labels, logits):

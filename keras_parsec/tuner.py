@@ -37,6 +37,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             it may come from a space with other `num_cells`/`filters`.
         architecture_learning_rate: Adam learning rate of pi (paper: 0.02).
         weight_learning_rate: initial cosine learning rate of the weights (0.025).
+        auxiliary_weight: weight of the supernet's auxiliary head loss; 0 (no
+            head) in the small-network search, 0.4 when fine-tuning at full size (paper 4.2).
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
 
     Example:
@@ -63,6 +65,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         prior=None,
         architecture_learning_rate=0.02,
         weight_learning_rate=0.025,
+        auxiliary_weight=0.0,
         **kwargs,
     ):
         if prior is not None:
@@ -80,6 +83,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         )
         self.search_space = search_space
         self.prior = prior
+        self.auxiliary_weight = float(auxiliary_weight)
         self.distribution_strategy = distribution_strategy
         self.data_seed = 0 if seed is None else int(seed)
         self._search_summary = None
@@ -120,6 +124,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         callbacks=None,
         verbose=1,
         num_classes=None,
+        augment=None,
     ):
         """Runs `max_trials` PARSEC searches, resuming any that an earlier call left unfinished.
 
@@ -136,6 +141,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             callbacks: Keras callbacks, passed to the training loop.
             verbose: Keras verbosity.
             num_classes: number of classes; inferred from the labels if None.
+            augment: optional per-example augmentation of the train and search
+                batches, e.g. `keras_parsec.preprocessing.search_augment(16)`
+                (crop, flip, cutout 16: paper 4.2).
         """
         saved = self._search_summary if self.oracle.trials else None
         if num_classes is None and saved:
@@ -165,9 +173,12 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             batch_size=batch_size,
             callbacks=callbacks or [],
             verbose=verbose,
+            augment=augment,
         )
 
-    def run_trial(self, trial, train, search, validation, num_classes, epochs, batch_size, callbacks, verbose):
+    def run_trial(
+        self, trial, train, search, validation, num_classes, epochs, batch_size, callbacks, verbose, augment=None
+    ):
         """One PARSEC search run; continues from its last finished epoch if one was saved."""
         values = trial.hyperparameters.values
         keras.utils.set_random_seed(values["seed"])
@@ -180,6 +191,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 distribution=distribution,
                 num_samples=values["num_samples"],
                 seed=values["seed"],
+                auxiliary_weight=self.auxiliary_weight,
             )
             net.build((None,) + tuple(train[0].shape[1:]))
             steps = len(train[0]) // batch_size
@@ -205,7 +217,13 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             print(f"Resuming trial {trial.trial_id} from epoch {initial_epoch}/{epochs}.")
         if initial_epoch < epochs:
             dataset = data_lib.search_dataset(
-                train, search, batch_size, seed=values["seed"], epochs=epochs, initial_epoch=initial_epoch
+                train,
+                search,
+                batch_size,
+                seed=values["seed"],
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                augment=augment,
             )
             net.fit(
                 dataset,
@@ -281,7 +299,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return result
 
     def results_summary(self, num_trials=10):
-        """Prints the best runs: score, seed, K, entropy and mode genotype."""
+        """Prints the best runs (score, seed, K, entropy, mode genotype) and the best one's sizes."""
         print(f"Results summary\nResults in {self.project_dir}\nObjective: {self.oracle.objective}")
         for trial in self.oracle.get_best_trials(num_trials):
             run = self.oracle.runs.get(trial.trial_id)
@@ -292,6 +310,22 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             )
             if run:
                 print(f"  entropy {run['entropy']:.3f} nats\n  genotype {self.oracle.get_genotype(trial.trial_id)}")
+        summary = self._search_summary
+        if summary and self.oracle.runs:
+            from keras_parsec.counting import describe_counts
+
+            space = self.search_space
+            try:
+                counts = describe_counts(
+                    self.get_best_genotypes()[0],
+                    num_classes=summary["num_classes"],
+                    num_cells=space.num_cells,
+                    filters=space.filters,
+                    input_shape=tuple(summary["input_shape"]),
+                )
+            except errors.ParsecError as e:  # e.g. filters=1: no final network of that size exists
+                counts = f"no network of that size ({e})"
+            print(f"\nBest genotype at the searched size ({space.num_cells} cells, {space.filters} filters): {counts}")
 
     def get_state(self):
         return {"search_summary": self._search_summary}
