@@ -20,7 +20,9 @@ same architectures: K=1 with the first one, larger K with the pool of
         --batch_sizes=8,16,32 --num_samples=1,4 --steps=2   # a quick look
 """
 
+import ast
 import os
+import re
 import sys
 
 import numpy as np
@@ -39,6 +41,7 @@ flags.DEFINE_integer("steps", 3, "Timed steps after two warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
 flags.DEFINE_integer("child_timeout", 1800, "Seconds after which one measurement is abandoned.")
 flags.DEFINE_string("plot", "benchmarks/results/memory_speed.png", "PNG to write ('' for none).")
+flags.DEFINE_string("from_log", None, "Report from the child lines of an earlier run's log instead of measuring.")
 FLAGS = flags.FLAGS
 
 
@@ -70,6 +73,26 @@ def measure_all(batches, ks):
         if FLAGS.darts:
             results["darts", 1, batch] = measure.run("darts", batch, 1, config, FLAGS.child_timeout)
     return results
+
+
+def read_log(path):
+    """{(kind, k, batch): result} from the child lines of a log, e.g. of a run stopped early."""
+    pattern = re.compile(r"^\s+(\w+)\s+batch=\s*(\d+) K=\s*(\d+): (\{.*\})$")
+    results = {}
+    with open(path) as f:
+        for line in f:
+            match = pattern.match(line)
+            if match:
+                kind, batch, k, result = match.groups()
+                results[kind, 1 if kind == "darts" else int(k), int(batch)] = ast.literal_eval(result)
+    return results
+
+
+def complete_batches(results, batches, ks):
+    """The batch sizes at which every measurement of the table is there."""
+    needed = [("fixed", _fixed_for(k)) for k in ks] + [("parsec", k) for k in ks]
+    needed += [("darts", 1)] if FLAGS.darts else []
+    return [b for b in batches if all((kind, k, b) in results for kind, k in needed)]
 
 
 def _table(header, rows):
@@ -186,7 +209,14 @@ def main(argv):
         "one subprocess per line.",
         flush=True,
     )
-    results = measure_all(batches, ks)
+    if FLAGS.from_log:
+        results = read_log(FLAGS.from_log)
+        batches = complete_batches(results, batches, ks)
+        print(f"From {FLAGS.from_log}: complete batch sizes {batches}")
+        if len(batches) < 2:
+            raise app.UsageError("The log holds fewer than two complete batch sizes.")
+    else:
+        results = measure_all(batches, ks)
     report(results, batches, ks)
     if FLAGS.plot:
         print(f"\nPlot: {plot(results, batches, ks, FLAGS.plot)}")
