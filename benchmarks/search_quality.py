@@ -47,6 +47,7 @@ flags.DEFINE_integer("final_epochs", 15, "Epochs of the from-scratch training of
 flags.DEFINE_integer("random_architectures", 6, "Uniformly random architectures trained as a reference.")
 flags.DEFINE_float("fraction", 0.2, "PARSEC is also read at this fraction of the budget.")
 flags.DEFINE_string("results", "benchmarks/results", "Folder of the JSON results and the PNG plots.")
+flags.DEFINE_string("report_from", None, "Report from an earlier run's search_quality.json instead of searching.")
 FLAGS = flags.FLAGS
 
 TEST_SIZE = 297
@@ -120,7 +121,14 @@ def keras_tuner_search(method, seed, splits, space, directory):
 
     keras.utils.set_random_seed(seed)
     model = kp.CellHyperModel(space, 10, splits["train"][0].shape[1:])
-    common = {"objective": "val_accuracy", "seed": seed, "directory": directory, "project_name": f"{method}_{seed}"}
+    # Hyperband's seeds differ from RandomSearch's, so their first random trials differ too.
+    tuner_seed = seed if method == "random" else 1000 + seed
+    common = {
+        "objective": "val_accuracy",
+        "seed": tuner_seed,
+        "directory": directory,
+        "project_name": f"{method}_{seed}",
+    }
     budget = Budget(FLAGS.budget_s)
     finished = {}
 
@@ -255,7 +263,7 @@ def summarise(runs, randoms, fraction):
                 f"{np.mean([e['seconds'] for e in early]):.0f} | {np.mean([e['seconds'] for e in early]):.0f} | "
                 f"{np.mean([e['examples'] for e in early]) / 1e3:.1f} | - |"
             )
-    acc = np.array(randoms)
+    acc = np.array(randoms if randoms else [np.nan])
     rows.append(
         f"| uniformly random architectures | {len(acc)} | {acc.mean():.4f} +- {acc.std():.4f} | "
         f"{acc.min():.4f} - {acc.max():.4f} | - | 0 | 0 | 0 | - |"
@@ -286,7 +294,8 @@ def plot_quality(runs, randoms, path):
                 marker="x",
                 label=f"{method} at {FLAGS.fraction:g} budget",
             )
-    axes.axhspan(np.min(randoms), np.max(randoms), color="grey", alpha=0.2, label="random architectures (range)")
+    if randoms:
+        axes.axhspan(np.min(randoms), np.max(randoms), color="grey", alpha=0.2, label="random architectures (range)")
     axes.set(xlabel="search seconds to reach the answer", ylabel="held-out accuracy (trained from scratch)")
     axes.set_title(f"digits, {FLAGS.num_cells} cells, {FLAGS.filters} filters, budget {FLAGS.budget_s:g} s")
     axes.grid(alpha=0.3)
@@ -297,23 +306,25 @@ def plot_quality(runs, randoms, path):
     return path
 
 
-def main(argv):
-    del argv
-    import keras
+def _save(runs, randoms):
+    os.makedirs(FLAGS.results, exist_ok=True)
+    with open(os.path.join(FLAGS.results, "search_quality.json"), "w") as f:
+        json.dump({"flags": FLAGS.flag_values_dict(), "runs": runs, "random_architectures": randoms}, f, indent=1)
 
+
+def _random_architecture(space, i, splits, cache):
     import keras_parsec as kp
 
-    splits = load_splits()
-    space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
-    ks = [int(k) for k in FLAGS.num_samples]
-    print(
-        f"digits: train {len(splits['train'][0])}, validation {len(splits['val'][0])}, test {len(splits['test'][0])}; "
-        f"{FLAGS.num_cells} cells, {FLAGS.filters} filters; budget {FLAGS.budget_s:g} s per search; "
-        f"seeds {FLAGS.seeds}; K in {ks}",
-        flush=True,
-    )
+    genotype = kp.ArchitectureDistribution(space).sample(1, seed=10_000 + i)[0]
+    accuracy = train_from_scratch(genotype.to_json(), splits, cache)
+    print(f"  random architecture {i}: held-out {accuracy:.4f}", flush=True)
+    return accuracy
+
+
+def run_all(splits, space, ks):
+    """Every search and retraining; saves the JSON results after each, so a stopped run still reports."""
     directory = tempfile.mkdtemp(prefix="search_quality_")
-    runs, cache = [], {}
+    runs, randoms, cache = [], [], {}
     try:
         for seed in range(FLAGS.seeds):
             for method in ["random", "hyperband"] + [f"parsec_k{k}" for k in ks]:
@@ -335,14 +346,38 @@ def main(argv):
                     + f"  ({time.perf_counter() - start:.0f} s with retraining)",
                     flush=True,
                 )
+                _save(runs, randoms)
+            if seed < FLAGS.random_architectures:  # the reference grows with the seeds
+                randoms.append(_random_architecture(space, seed, splits, cache))
+                _save(runs, randoms)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    randoms = []
-    for i in range(FLAGS.random_architectures):
-        genotype = kp.ArchitectureDistribution(space).sample(1, seed=10_000 + i)[0]
-        randoms.append(train_from_scratch(genotype.to_json(), splits, cache))
-    print(f"  random architectures: {np.round(randoms, 4).tolist()}", flush=True)
-    del keras
+    for i in range(len(randoms), FLAGS.random_architectures):
+        randoms.append(_random_architecture(space, i, splits, cache))
+        _save(runs, randoms)
+    return runs, randoms
+
+
+def main(argv):
+    del argv
+    import keras_parsec as kp
+
+    splits = load_splits()
+    space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
+    ks = [int(k) for k in FLAGS.num_samples]
+    print(
+        f"digits: train {len(splits['train'][0])}, validation {len(splits['val'][0])}, test {len(splits['test'][0])}; "
+        f"{FLAGS.num_cells} cells, {FLAGS.filters} filters; budget {FLAGS.budget_s:g} s per search; "
+        f"seeds {FLAGS.seeds}; K in {ks}",
+        flush=True,
+    )
+    if FLAGS.report_from:
+        with open(FLAGS.report_from) as f:
+            saved = json.load(f)
+        runs, randoms = saved["runs"], saved["random_architectures"]
+        print(f"From {FLAGS.report_from}: {len(runs)} searches, {len(randoms)} random architectures")
+    else:
+        runs, randoms = run_all(splits, space, ks)
     print("\n" + summarise(runs, randoms, FLAGS.fraction))
     best_random = max(r["test_accuracy"] for r in runs if r["method"] == "random")
     random_seconds = np.mean([r["seconds"] for r in runs if r["method"] == "random"])
@@ -359,8 +394,6 @@ def main(argv):
                 + f"; at the full budget {run['test_accuracy']:.4f}"
             )
     os.makedirs(FLAGS.results, exist_ok=True)
-    with open(os.path.join(FLAGS.results, "search_quality.json"), "w") as f:
-        json.dump({"flags": FLAGS.flag_values_dict(), "runs": runs, "random_architectures": randoms}, f, indent=1)
     print(f"\nPlot: {plot_quality(runs, randoms, os.path.join(FLAGS.results, 'search_quality.png'))}")
     histories = [r["history"] for r in runs if r["method"].startswith("parsec")]
     labels = [f"K={r['method'][len('parsec_k') :]} seed {r['seed']}" for r in runs if r["method"].startswith("parsec")]
