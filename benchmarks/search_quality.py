@@ -240,7 +240,7 @@ def summarise(runs, randoms, fraction):
     """Markdown table: per method, held-out accuracy (mean +- std, min-max) and compute."""
     rows = [
         "| method | runs | held-out acc. mean +- std | min - max | search val acc. | search s | "
-        "s to answer | train examples (k) | trials / epochs |",
+        "s to answer | train examples | trials / epochs |",
         "|" + " --- |" * 9,
     ]
     methods = list(dict.fromkeys(r["method"] for r in runs))
@@ -252,7 +252,7 @@ def summarise(runs, randoms, fraction):
             f"| {method} | {len(group)} | {acc.mean():.4f} +- {acc.std():.4f} | {acc.min():.4f} - {acc.max():.4f} | "
             f"{np.mean([r['val_accuracy'] for r in group]):.4f} | {np.mean([r['seconds'] for r in group]):.0f} | "
             f"{np.mean([r['seconds_to_answer'] for r in group]):.0f} | "
-            f"{np.mean([r['examples'] for r in group]) / 1e3:.1f} | {count} |"
+            f"{np.mean([r['examples'] for r in group]):.0f} | {count} |"
         )
         early = [r["early"] for r in group if r.get("early")]
         if method.startswith("parsec") and early:
@@ -261,7 +261,7 @@ def summarise(runs, randoms, fraction):
                 f"| {method} at {fraction:g} of the budget | {len(early)} | {acc.mean():.4f} +- {acc.std():.4f} | "
                 f"{acc.min():.4f} - {acc.max():.4f} | {np.mean([e['val_accuracy'] for e in early]):.4f} | "
                 f"{np.mean([e['seconds'] for e in early]):.0f} | {np.mean([e['seconds'] for e in early]):.0f} | "
-                f"{np.mean([e['examples'] for e in early]) / 1e3:.1f} | - |"
+                f"{np.mean([e['examples'] for e in early]):.0f} | - |"
             )
     acc = np.array(randoms if randoms else [np.nan])
     rows.append(
