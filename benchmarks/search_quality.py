@@ -17,8 +17,8 @@ of their best trial). PARSEC is also read at a fifth of the budget: the mode of
 its last epoch that ended by then, trained from scratch the same way. As a
 reference, uniformly random architectures trained with the same recipe.
 
-The paper's Figure 3 (entropy of p(alpha | pi) and validation accuracy of the
-mode per epoch) is drawn from the PARSEC runs' histories.
+The PARSEC runs' per-epoch entropy and mode accuracy are drawn with `plot_search`
+(`search_quality_curves.png`); `figure3.py` draws the paper's Figure 3 from longer runs.
 
     python benchmarks/search_quality.py                            # ~25 min on 2 shared cores
     python benchmarks/search_quality.py --budget_s=10 --seeds=1 --num_samples=2 \\
@@ -397,7 +397,8 @@ def main(argv):
     print(f"\nPlot: {plot_quality(runs, randoms, os.path.join(FLAGS.results, 'search_quality.png'))}")
     histories = [r["history"] for r in runs if r["method"].startswith("parsec")]
     labels = [f"K={r['method'][len('parsec_k') :]} seed {r['seed']}" for r in runs if r["method"].startswith("parsec")]
-    print(f"Figure 3: {kp.plot_search(histories, os.path.join(FLAGS.results, 'figure3.png'), labels=labels)}")
+    curves = os.path.join(FLAGS.results, "search_quality_curves.png")
+    print(f"Search curves (entropy, mode accuracy per epoch): {kp.plot_search(histories, curves, labels=labels)}")
 
 
 if __name__ == "__main__":
