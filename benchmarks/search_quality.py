@@ -47,7 +47,8 @@ flags.DEFINE_integer("final_epochs", 15, "Epochs of the from-scratch training of
 flags.DEFINE_integer("random_architectures", 6, "Uniformly random architectures trained as a reference.")
 flags.DEFINE_float("fraction", 0.2, "PARSEC is also read at this fraction of the budget.")
 flags.DEFINE_string("results", "benchmarks/results", "Folder of the JSON results and the PNG plots.")
-flags.DEFINE_string("report_from", None, "Report from an earlier run's search_quality.json instead of searching.")
+flags.DEFINE_list("report_from", None, "Report from earlier runs' search_quality.json files instead of searching.")
+flags.DEFINE_integer("first_seed", 0, "Seeds are first_seed, first_seed + 1, ... (to split a run across processes).")
 FLAGS = flags.FLAGS
 
 TEST_SIZE = 297
@@ -326,7 +327,7 @@ def run_all(splits, space, ks):
     directory = tempfile.mkdtemp(prefix="search_quality_")
     runs, randoms, cache = [], [], {}
     try:
-        for seed in range(FLAGS.seeds):
+        for seed in range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.seeds):
             for method in ["random", "hyperband"] + [f"parsec_k{k}" for k in ks]:
                 start = time.perf_counter()
                 if method.startswith("parsec"):
@@ -347,13 +348,13 @@ def run_all(splits, space, ks):
                     flush=True,
                 )
                 _save(runs, randoms)
-            if seed < FLAGS.random_architectures:  # the reference grows with the seeds
+            if seed - FLAGS.first_seed < FLAGS.random_architectures:  # the reference grows with the seeds
                 randoms.append(_random_architecture(space, seed, splits, cache))
                 _save(runs, randoms)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     for i in range(len(randoms), FLAGS.random_architectures):
-        randoms.append(_random_architecture(space, i, splits, cache))
+        randoms.append(_random_architecture(space, FLAGS.first_seed + i, splits, cache))
         _save(runs, randoms)
     return runs, randoms
 
@@ -372,10 +373,13 @@ def main(argv):
         flush=True,
     )
     if FLAGS.report_from:
-        with open(FLAGS.report_from) as f:
-            saved = json.load(f)
-        runs, randoms = saved["runs"], saved["random_architectures"]
-        print(f"From {FLAGS.report_from}: {len(runs)} searches, {len(randoms)} random architectures")
+        runs, randoms = [], []
+        for path in FLAGS.report_from:
+            with open(path) as f:
+                saved = json.load(f)
+            runs += saved["runs"]
+            randoms += saved["random_architectures"]
+        print(f"From {', '.join(FLAGS.report_from)}: {len(runs)} searches, {len(randoms)} random architectures")
     else:
         runs, randoms = run_all(splits, space, ks)
     print("\n" + summarise(runs, randoms, FLAGS.fraction))
