@@ -1,0 +1,204 @@
+"""Measurements shared by the benchmarks: one training step per fresh subprocess.
+
+`run(kind, batch, num_samples, config)` starts this file as a child process that
+builds one network on a synthetic batch, times its steps and prints a JSON line
+with the step times and the process' peak RSS. Every child samples the same
+architectures (seed 0), so the kinds compare like with like:
+
+- "fixed": a training step of each of the first `min(K, architectures)` sampled
+  architectures, each compiled as its own graph (training one architecture);
+- "parsec": Algorithm 1's search step (`SuperNet.train_step`) over K
+  architectures, the pool of `architectures` repeated to K, none skipped;
+- "darts": DARTS' continuous relaxation, every operation on every edge,
+  softmax-weighted, compiled as one graph.
+
+`config` keys: num_cells, filters, image_size, architectures (the pool size),
+steps (timed steps after two warm-up steps), and optionally recompute (the
+SuperNet's recompute policy: true, false or "early_cells"; default true).
+
+Each child reports wall-clock and CPU (process) time per step: on a machine
+that other work is loading, CPU time is the steadier of the two.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+NUM_CLASSES = 10
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _setup(batch, num_samples, config):
+    import tensorflow as tf
+
+    import keras_parsec as kp
+
+    space = kp.SearchSpace(num_cells=config["num_cells"], filters=config["filters"])
+    rng = np.random.default_rng(0)
+    shape = (batch, config["image_size"], config["image_size"], 3)
+    x = tf.constant(rng.normal(size=shape).astype("float32"))
+    y = tf.constant(rng.integers(0, NUM_CLASSES, size=batch).astype("int32"))
+    recompute = config.get("recompute", True)
+    net = kp.SuperNet(space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0, recompute=recompute)
+    net.build(shape)
+    pool = kp.ArchitectureDistribution(space).sample_choices(max(config["architectures"], 1), seed=0).numpy()
+    return net, x, y, pool
+
+
+def _timed(step, warmup, steps):
+    """Seconds: (first call incl. graph build, median wall and median CPU time of `steps` calls after `warmup`)."""
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        step()
+    walls, cpus = [], []
+    for _ in range(steps):
+        start, cpu = time.perf_counter(), time.process_time()
+        step()
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return first, float(np.median(walls)), float(np.median(cpus))
+
+
+def child_fixed(batch, num_samples, config):
+    """Training steps of each of the first K pool architectures, each compiled as its own graph."""
+    import keras
+    import tensorflow as tf
+
+    from keras_parsec import supernet
+
+    net, x, y, pool = _setup(batch, num_samples, config)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(net.trainable_variables)
+    firsts, steps, cpus = [], [], []
+
+    def compiled_step(architecture):
+        variables = net.architecture_variables(architecture)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, architecture)))
+            pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+        return step
+
+    for architecture in pool[: max(num_samples, 1)]:  # the ones the search step runs
+        first, median, cpu = _timed(compiled_step(architecture), 2, config["steps"])
+        firsts.append(first)
+        steps.append(median)
+        cpus.append(cpu)
+    return {"first_step_s": float(np.mean(firsts)), "step_s": float(np.mean(steps)), "cpu_step_s": float(np.mean(cpus))}
+
+
+def child_parsec(batch, num_samples, config):
+    """Search steps (Algorithm 1) over K architectures of the pool."""
+    net, x, y, pool = _setup(batch, num_samples, config)
+    net.compile()
+    net.skip_zero_weights = False  # every sampled architecture pays its train pass
+    chosen = np.resize(pool, (num_samples,) + pool.shape[1:])
+    net.sample_choices = lambda: chosen
+    data = ((x, y), (x, y))
+    first, median, cpu = _timed(lambda: net.train_step(data), 2, config["steps"])
+    return {
+        "first_step_s": first,
+        "step_s": median,
+        "per_architecture_s": median / num_samples,
+        "cpu_step_s": cpu,
+        "cpu_per_architecture_s": cpu / num_samples,
+    }
+
+
+def child_darts(batch, num_samples, config):
+    """DARTS' continuous relaxation: every operation on every edge, softmax-weighted."""
+    import keras
+    import tensorflow as tf
+
+    from keras_parsec import ops, supernet
+
+    net, x, y, _ = _setup(batch, num_samples, config)
+    space = net.search_space
+    edges = sum(n + 2 for n in range(space.num_nodes))
+    alphas = tf.Variable(tf.zeros([2, edges, space.num_operations]))
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(net.trainable_variables)
+
+    def mixed_cell(s0, s1, cell, weights):
+        states, edge = [s0, s1], 0
+        for node in range(space.num_nodes):
+            total = 0.0
+            for source in range(node + 2):
+                stride = 2 if cell["reduction"] and source < 2 else 1
+                for p, op in enumerate(space.operations):
+                    out = ops.apply_operation(op, states[source], cell["edges"][node, source, op], stride)
+                    total += weights[edge, p] * out
+                edge += 1
+            states.append(total)
+        return tf.concat(states[2:], axis=-1)
+
+    def logits():
+        s0 = s1 = supernet.stem(x, [net.stem_kernel])
+        for cell in net.cells:
+            pre0 = ops.factorized_reduce if cell["reduction_prev"] else ops.relu_conv_bn
+            p0, p1 = pre0(s0, cell["pre0"]), ops.relu_conv_bn(s1, cell["pre1"])
+            weights = tf.nn.softmax(alphas[1 if cell["reduction"] else 0], axis=-1)
+            s0, s1 = s1, mixed_cell(p0, p1, cell, weights)
+        return supernet.classifier(s1, [net.classifier_kernel, net.classifier_bias])
+
+    @tf.function
+    def step():
+        variables = net.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(supernet.cross_entropy(y, logits()))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+
+    first, median, cpu = _timed(step, 2, config["steps"])
+    return {"first_step_s": first, "step_s": median, "cpu_step_s": cpu}
+
+
+CHILDREN = {"fixed": child_fixed, "parsec": child_parsec, "darts": child_darts}
+
+
+def run(kind, batch, num_samples, config, timeout=None):
+    """Runs one measurement in a fresh subprocess and returns its JSON result (with `peak_rss_mb`).
+
+    Args:
+        kind: "fixed", "parsec" or "darts".
+        batch: batch size.
+        num_samples: K.
+        config: dict with num_cells, filters, image_size, architectures, steps.
+        timeout: seconds after which the child is killed (None: no limit).
+    """
+    args = [sys.executable, os.path.abspath(__file__), kind, str(batch), str(num_samples), json.dumps(config)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + sys.path)
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=timeout)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark child {kind} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(lines[-1])
+    print(f"  {kind:7s} batch={batch:4d} K={num_samples:2d}: {result}", flush=True)
+    return result
+
+
+def memory_slope(batches, peaks):
+    """Activation memory per example: least-squares slope of peak RSS (MB) over batch size."""
+    return float(np.polyfit(np.asarray(batches, float), np.asarray(peaks, float), 1)[0])
+
+
+if __name__ == "__main__":
+    kind, batch, num_samples, config = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+    result = CHILDREN[kind](batch, num_samples, config)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
