@@ -296,38 +296,89 @@ class SuperNet(keras.Model):
         return -tf.reduce_sum(cross_entropy(labels, logits))
 
     def train_step(self, data):
-        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`."""
+        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`.
+
+        Under a `tf.distribute` strategy with several replicas, `fit` runs
+        `keras_parsec.distributed.train_step` instead, built from the same pieces.
+        """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
-        log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
-        weights = dist_lib.importance_weights(log_likelihoods)
+        weights = dist_lib.importance_weights(self.search_log_likelihoods(x_search, y_search, choices))
+        pairs, weighted_loss, outputs = self.weighted_gradients(x_train, y_train, choices, weights)
+        for logits, weight in outputs:
+            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
+        self.apply_step(pairs, choices, weights)
+        self.loss_tracker.update_state(weighted_loss)
+        return self.step_logs()
+
+    def search_log_likelihoods(self, images, labels, choices):
+        """[K] summed log-likelihoods of a search batch, one per architecture (Algorithm 1, line 8)."""
+        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
+
+    def weighted_gradients(self, images, labels, choices, weights, normalizer=None):
+        """sum_k w_k grad_v loss_k on a train batch (Algorithm 1, lines 9-10).
+
+        Args:
+            images, labels: the train batch (or one replica's share of it).
+            choices: [K, 2, N, 2] sampled architectures.
+            weights: [K] importance weights.
+            normalizer: each loss is the summed cross-entropy divided by this;
+                None: the mean over `labels`. Replicas pass 1 and divide the
+                all-reduced sums by the global batch size.
+
+        Returns:
+            `(pairs, weighted_loss, outputs)`: `(variable, gradient)` for each
+            weight some architecture used, in a fixed order; sum_k w_k loss_k;
+            `(logits, w_k)` of each architecture that ran.
+        """
         accumulated = {}
         weighted_loss = 0.0
+        outputs = []
         for k, architecture in enumerate(choices):
             weight = float(weights[k])
             if weight == 0.0 and self.skip_zero_weights:
                 continue  # contributes exactly nothing to either gradient
             variables = self.architecture_variables(architecture)
             with tf.GradientTape() as tape:
-                logits = self.architecture_logits(x_train, architecture)
-                loss = tf.reduce_mean(cross_entropy(y_train, logits))
+                logits = self.architecture_logits(images, architecture)
+                if normalizer is None:
+                    loss = tf.reduce_mean(cross_entropy(labels, logits))
+                else:
+                    loss = tf.reduce_sum(cross_entropy(labels, logits)) / float(normalizer)
             for variable, gradient in zip(variables, tape.gradient(loss, variables)):
                 if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
                     previous = accumulated.get(id(variable), (variable, 0.0))[1]
                     accumulated[id(variable)] = (variable, previous + weight * tf.convert_to_tensor(gradient))
             weighted_loss += weight * loss
-            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
-        self._update_weights(list(accumulated.values()))
+            outputs.append((logits, weight))
+        return list(accumulated.values()), weighted_loss, outputs
+
+    def apply_step(self, pairs, choices, weights):
+        """Updates the shared weights with `pairs` and pi with the weighted score (Algorithm 1, lines 10-11)."""
+        self._update_weights(pairs)
         pi_gradient = self.distribution.score_gradient(choices, weights)
         # Adam minimises: ascend log p(y | X, v, pi) by descending its negation.
         self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
-        self.loss_tracker.update_state(weighted_loss)
+
+    def step_logs(self):
+        """The logs a search step returns: loss, accuracy, entropy."""
         return {
             "loss": self.loss_tracker.result(),
             "accuracy": self.accuracy_tracker.result(),
             "entropy": self.distribution.entropy(),
         }
+
+    def make_train_function(self, force=False):
+        """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""
+        from keras_parsec import distributed
+
+        strategy = self.distribute_strategy
+        if not distributed.is_distributed(strategy):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = distributed.make_train_function(self, strategy)
+        return self.train_function
 
     def _update_weights(self, pairs):
         """Clips, adds weight decay and applies the summed gradients of the used weights.

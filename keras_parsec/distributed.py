@@ -1,0 +1,101 @@
+"""Algorithm 1 across the replicas of a `tf.distribute` strategy (data parallel).
+
+`SuperNet.fit` under a strategy with several replicas (`MirroredStrategy` on
+several GPUs, `MultiWorkerMirroredStrategy` on several machines) runs
+`train_step` below instead of Keras' per-replica `train_step`. The step is
+driven from the cross-replica context, with TensorFlow's own machinery only:
+
+1. The K architectures are sampled ONCE per step, from the mirrored seed
+   generator and the mirrored logits pi: every replica (and every worker, which
+   runs the same program from the same seed) gets the same K. Splitting the K
+   architectures among replicas instead would keep whole batches on each device,
+   but leaves replicas idle when K is not a multiple of their number and makes
+   the step's memory that of the global batch; splitting the batch scales both.
+2. Each replica returns the summed log-likelihood of its share of the search
+   batch for each architecture (`strategy.run`); `strategy.reduce(SUM)` gives the
+   global batch's log-likelihoods, and the importance weights are computed from
+   them once.
+3. Each replica returns sum_k w_k grad_v (summed cross-entropy) on its share of
+   the train batch, flattened into one vector with the example count and the
+   loss; one `strategy.reduce(SUM)` all-reduces it, and the division by the
+   global count gives exactly the gradient of the global batch's mean loss.
+4. Clipping, weight decay, the SGD step on v and the Adam step on pi run once in
+   the cross-replica context, which updates every mirrored copy identically.
+
+Batch normalisation uses each replica's own batch statistics (as Keras'
+`BatchNormalization(synchronized=False)` and DARTS on several GPUs), so a run
+on R replicas equals a single-device run whose batch is normalised in R groups.
+"""
+
+import tensorflow as tf
+
+from keras_parsec import distribution as dist_lib
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def is_distributed(strategy) -> bool:
+    """True when `strategy` runs more than one replica in sync."""
+    return strategy is not None and strategy.num_replicas_in_sync > 1
+
+
+def make_train_function(net, strategy):
+    """A `fit` train function: one distributed step of Algorithm 1 per call.
+
+    Args:
+        net: the `SuperNet`, built and compiled in `strategy.scope()`.
+        strategy: its `tf.distribute.Strategy`.
+
+    Returns:
+        `function(iterator) -> logs`, raising StopIteration at the end of data.
+    """
+
+    def train_function(iterator):
+        return train_step(net, strategy, next(iterator))
+
+    return train_function
+
+
+def train_step(net, strategy, data):
+    """One step of Algorithm 1 on a distributed batch, run in the cross-replica context.
+
+    Args:
+        net: the `SuperNet`.
+        strategy: the `tf.distribute.Strategy` it was built in.
+        data: `((x_train, y_train), (x_search, y_search))` of per-replica values,
+            as a distributed dataset yields them.
+
+    Returns:
+        The step's logs: loss, accuracy, entropy.
+    """
+    (x_train, y_train), (x_search, y_search) = data
+    with strategy.scope():
+        net.build_optimizers()
+    choices = net.sample_choices()
+    log_likelihoods = strategy.reduce(
+        SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, choices)), axis=None
+    )
+    weights = dist_lib.importance_weights(log_likelihoods)
+    layouts = []
+
+    def replica_gradients(images, labels):
+        pairs, loss, outputs = net.weighted_gradients(images, labels, choices, weights, normalizer=1.0)
+        layouts.append([variable for variable, _ in pairs])
+        count = tf.cast(tf.shape(labels)[0], tf.float32)
+        flat = tf.concat([tf.reshape(g, [-1]) for _, g in pairs] + [tf.stack([count, loss])], axis=0)
+        return flat, tf.stack([logits for logits, _ in outputs]), labels
+
+    flat, logits, labels = strategy.run(replica_gradients, args=(x_train, y_train))
+    flat = strategy.reduce(SUM, flat, axis=None)
+    logits, labels = strategy.gather(logits, axis=1), strategy.gather(labels, axis=0)
+    count, loss = flat[-2], flat[-1]
+    variables = layouts[0]  # the same on every replica: it depends only on `choices` and `weights`
+    sizes = [int(tf.size(v)) for v in variables]
+    pieces = tf.split(flat[:-2], sizes) if variables else []
+    pairs = [(v, tf.reshape(g, v.shape) / count) for v, g in zip(variables, pieces)]
+    ran = [float(w) for w in weights if not (float(w) == 0.0 and net.skip_zero_weights)]
+    for k, weight in enumerate(ran):
+        net.accuracy_tracker.update_state(labels, logits[k], sample_weight=tf.fill(tf.shape(labels), weight))
+    net.apply_step(pairs, choices, weights)
+    net.loss_tracker.update_state(loss / count)
+    return net.step_logs()
