@@ -27,9 +27,12 @@ Batch normalisation uses each replica's own batch statistics (as Keras'
 on R replicas equals a single-device run whose batch is normalised in R groups.
 """
 
+import os
+
 import tensorflow as tf
 
 from keras_parsec import distribution as dist_lib
+from keras_parsec.supernet import cross_entropy
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -54,6 +57,33 @@ def make_train_function(net, strategy):
         return train_step(net, strategy, next(iterator))
 
     return train_function
+
+
+def make_test_function(net, strategy):
+    """A `fit`/`evaluate` test function: the mode architecture on a distributed batch.
+
+    Keras' own reduction of the per-replica logs fails on scalars under
+    `MultiWorkerMirroredStrategy`; here the logits are gathered instead and
+    the metrics updated once, in the cross-replica context.
+
+    Args:
+        net: the `SuperNet`.
+        strategy: its `tf.distribute.Strategy`.
+
+    Returns:
+        `function(iterator) -> logs`.
+    """
+
+    def test_function(iterator):
+        data = next(iterator)
+        choices = net.distribution.mode_choices().numpy()
+        logits = strategy.run(net.architecture_logits, args=(data[0], choices))
+        logits, labels = strategy.gather(logits, axis=0), strategy.gather(data[1], axis=0)
+        net.loss_tracker.update_state(tf.reduce_mean(cross_entropy(labels, logits)))
+        net.accuracy_tracker.update_state(labels, logits)
+        return {"loss": net.loss_tracker.result(), "accuracy": net.accuracy_tracker.result()}
+
+    return test_function
 
 
 def train_step(net, strategy, data):
@@ -99,3 +129,27 @@ def train_step(net, strategy, data):
     net.apply_step(pairs, choices, weights)
     net.loss_tracker.update_state(loss / count)
     return net.step_logs()
+
+
+def writer_directory(directory, strategy):
+    """Where this process writes a search: `directory`, or a private subfolder on a non-chief worker.
+
+    Under `MultiWorkerMirroredStrategy` every worker runs the same search; the
+    chief (task 0, or the "chief" task) writes the project, the others write
+    to `directory/.worker_<type>_<index>` so that no file is written twice.
+
+    Args:
+        directory: the `directory` given to the tuner (None: ".").
+        strategy: a `tf.distribute.Strategy` or None.
+
+    Returns:
+        The directory to use.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return directory
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    if task_type is None or task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
+        return directory
+    return os.path.join(directory or ".", f".worker_{task_type}_{task_id}")

@@ -369,6 +369,13 @@ class SuperNet(keras.Model):
             "entropy": self.distribution.entropy(),
         }
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model under a strategy from a reduced first batch; a
+        # SuperNet is built explicitly, and `strategy.reduce` of the nested
+        # ((x_t, y_t), (x_s, y_s)) batch fails under MultiWorkerMirroredStrategy.
+        if not self.built:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def make_train_function(self, force=False):
         """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""
         from keras_parsec import distributed
@@ -379,6 +386,17 @@ class SuperNet(keras.Model):
         if self.train_function is None or force:
             self.train_function = distributed.make_train_function(self, strategy)
         return self.train_function
+
+    def make_test_function(self, force=False):
+        """Keras' test function, or the mode's score across replicas under a multi-replica strategy."""
+        from keras_parsec import distributed
+
+        strategy = self.distribute_strategy
+        if not distributed.is_distributed(strategy):
+            return super().make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = distributed.make_test_function(self, strategy)
+        return self.test_function
 
     def _update_weights(self, pairs):
         """Clips, adds weight decay and applies the summed gradients of the used weights.

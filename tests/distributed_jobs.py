@@ -4,8 +4,10 @@
 to OUTPUT; nothing here downloads anything.
 """
 
+import json
 import os
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -19,6 +21,8 @@ if sys.argv[1] == "mirrored":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # noqa: E402
+
+keras.config.disable_traceback_filtering()
 
 import keras_parsec as kp  # noqa: E402
 from keras_parsec import data as data_lib  # noqa: E402
@@ -104,6 +108,67 @@ def mirrored(output):
     )
 
 
+class PauseBeforeSecondEpoch(keras.callbacks.Callback):
+    """Signals through a file, then hangs, after the first epoch was saved: the test kills us there."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = marker
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            with open(self.marker, "w") as f:
+                f.write(os.environ["KERASTUNER_TUNER_ID"])
+            time.sleep(600)
+
+
+def search_summary(tuner):
+    """What a finished search gives on the process that holds the oracle, as JSON."""
+    oracle = tuner.oracle
+    best = tuner.get_best_genotypes()[0]
+    return {
+        "runs": oracle.runs,
+        "statuses": {trial_id: trial.status for trial_id, trial in oracle.trials.items()},
+        "best_genotype": best.to_dict(),
+        "best_genotype_type": type(best).__name__,
+        "best_distribution_type": type(tuner.get_best_distribution()).__name__,
+        "best_logits": tuner.get_best_distribution().logits.numpy().tolist(),
+    }
+
+
+def tuner_search(output):
+    """A small search; in Keras Tuner's distributed mode when KERASTUNER_* is set."""
+    images, labels = tiny_data(24)
+    tuner = kp.ParsecTuner(
+        SPACE, num_samples=2, max_trials=2, seed=3, directory=os.environ["PARSEC_TEST_DIR"], project_name="p"
+    )
+    marker = os.environ.get("PARSEC_TEST_PAUSE")
+    callbacks = [PauseBeforeSecondEpoch(marker)] if marker else []
+    tuner.search(images, labels, epochs=2, batch_size=4, verbose=1, callbacks=callbacks)
+    if "KERASTUNER_TUNER_ID" not in os.environ or "chief" in os.environ["KERASTUNER_TUNER_ID"]:
+        with open(output, "w") as f:
+            json.dump(search_summary(tuner), f)
+
+
+def multi_worker(output):
+    """One search across the workers of TF_CONFIG under MultiWorkerMirroredStrategy."""
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    images, labels = tiny_data(16)
+    tuner = kp.ParsecTuner(
+        SPACE,
+        num_samples=2,
+        seed=3,
+        directory=os.environ["PARSEC_TEST_DIR"],
+        project_name="p",
+        distribution_strategy=strategy,
+    )
+    tuner.search(images, labels, epochs=1, batch_size=4, verbose=0)
+    with open(output, "w") as f:
+        json.dump(
+            {"replicas": strategy.num_replicas_in_sync, "directory": tuner.project_dir, **search_summary(tuner)}, f
+        )
+
+
 if __name__ == "__main__":
     job, output = sys.argv[1], sys.argv[2]
-    {"mirrored": mirrored}[job](output)
+    {"mirrored": mirrored, "tuner": tuner_search, "multi_worker": multi_worker}[job](output)
