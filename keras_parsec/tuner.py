@@ -360,7 +360,8 @@ class SearchCheckpoint(keras.callbacks.Callback):
         self.history = {}
 
     def _variables(self):
-        self.net.build_optimizers()
+        with self.net.distribute_strategy.scope():  # optimizer slots mirrored like the weights
+            self.net.build_optimizers()
         net = self.net
         return (
             list(net.weights)

@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 JOBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_jobs.py")
 TIMEOUT = 240
@@ -31,6 +32,7 @@ def run_job(job, output, **env):
     assert result.returncode == 0, result.stderr[-4000:]
 
 
+@pytest.mark.slow
 def test_two_replicas_equal_one_device_whose_batch_norm_sees_the_same_halves(tmp_path):
     """Same global batches and seed: pi, weights and importance weights agree to 1e-5."""
     output = tmp_path / "mirrored.npz"
@@ -89,6 +91,7 @@ def wait_for(path, process, seconds=TIMEOUT):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_survive_a_killed_worker_and_match_one_process(tmp_path):
     """Keras Tuner's distributed mode on loopback: worker1 is killed mid-run and started again."""
     processes = Processes(tmp_path)
@@ -138,6 +141,7 @@ def test_chief_and_two_workers_survive_a_killed_worker_and_match_one_process(tmp
     assert distributed["best_distribution_type"] == "ArchitectureDistribution"
 
 
+@pytest.mark.slow
 def test_one_search_across_two_workers_of_multi_worker_mirrored_strategy(tmp_path):
     """TF_CONFIG on loopback: both workers end with the same pi; only the chief writes the project."""
     processes = Processes(tmp_path)

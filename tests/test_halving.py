@@ -96,6 +96,7 @@ def test_without_early_stopping_no_run_is_stopped(tmp_path):
     assert oracle.stopped == {}
 
 
+@pytest.mark.slow
 def test_a_halving_search_stops_weak_runs_early_and_still_gives_the_best_genotype(tmp_path):
     rng = np.random.default_rng(0)
     images, labels = rng.random((24, 8, 8, 1), np.float32), rng.integers(0, 3, 24).astype(np.int32)
