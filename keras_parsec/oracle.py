@@ -16,6 +16,7 @@ STOPPED = "STOPPED"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 RUN_FILE = "run.json"
+REMAINING_EPOCHS = "remaining_epochs"  # reported with each epoch under early stopping
 
 
 def write_json_atomically(path, data):
@@ -133,7 +134,8 @@ class ParsecOracle(keras_tuner.Oracle):
     def update_trial(self, trial_id, metrics, step=0):
         """Records a report; with `early_stopping="halving"`, stops a run that falls behind at a rung.
 
-        `step` is the epoch index: a report at step e means e + 1 finished epochs.
+        `step` is the epoch index: a report at step e means e + 1 finished
+        epochs. A report with `remaining_epochs` 0 is the run's last: no rung there.
         """
         trial = super().update_trial(trial_id, metrics, step=step)
         name = self.objective.name
@@ -142,6 +144,7 @@ class ParsecOracle(keras_tuner.Oracle):
             self.early_stopping == "halving"
             and name in metrics
             and trial_id not in self.stopped
+            and metrics.get(REMAINING_EPOCHS, 1) > 0
             and halving_lib.is_rung(epochs_done, self.halving_rate, self.halving_min_epochs)
         ):
             recorded = self.rungs.setdefault(str(epochs_done), {})

@@ -13,7 +13,7 @@ from keras_parsec import data as data_lib
 from keras_parsec import distributed, errors, parallel
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
-from keras_parsec.oracle import RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
+from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
 from keras_parsec.supernet import CosineSchedule, SuperNet
 
 STATE_FILE = "search_state.npz"
@@ -332,6 +332,8 @@ class EpochReport(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = {name: float(value) for name, value in (logs or {}).items()}
+        # Tells the oracle whether a stop would still save anything (no rung at the last epoch).
+        metrics[REMAINING_EPOCHS] = float(self.params["epochs"] - epoch - 1)
         trial = self.oracle.update_trial(self.trial_id, metrics, step=epoch)
         if trial.status == STOPPED:
             self.model.stop_training = True

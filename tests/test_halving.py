@@ -81,11 +81,14 @@ def test_the_oracle_stops_runs_behind_at_a_rung_and_keeps_its_decisions(tmp_path
     assert statuses == {"0": "RUNNING", "1": "STOPPED", "2": "RUNNING"}
     # Epoch 3 is no rung with rate 2: nobody is stopped there, however bad.
     assert oracle.update_trial("0", {"val_accuracy": 0.0}, step=2).status == "RUNNING"
+    # Epoch 2 is a rung, but a run's last epoch is never a stop: it would save nothing.
+    assert oracle.update_trial("2", {"val_accuracy": 0.9, "remaining_epochs": 3.0}, step=1).status == "RUNNING"
+    assert oracle.update_trial("0", {"val_accuracy": 0.1, "remaining_epochs": 0.0}, step=1).status == "RUNNING"
     assert oracle.stopped == {"1": 1}
-    assert oracle.rungs == {"1": {"0": 0.5, "1": 0.3, "2": 0.7}}
+    assert oracle.rungs == {"1": {"0": 0.5, "1": 0.3, "2": 0.7}, "2": {"2": 0.9}}
     restored = make_oracle(tmp_path, early_stopping="halving")
     restored.reload()  # from the oracle.json each decision saved
-    assert restored.stopped == {"1": 1} and restored.rungs == oracle.rungs
+    assert restored.stopped == oracle.stopped and restored.rungs == oracle.rungs
 
 
 def test_without_early_stopping_no_run_is_stopped(tmp_path):
