@@ -6,11 +6,17 @@ import os
 import keras_tuner
 
 from keras_parsec import errors
+from keras_parsec import halving as halving_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
 from keras_parsec.space import Genotype, SearchSpace
 
 RUNNING = "RUNNING"
+STOPPED = "STOPPED"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+RUN_FILE = "run.json"
+REMAINING_EPOCHS = "remaining_epochs"  # reported with each epoch under early stopping
 
 
 def write_json_atomically(path, data):
@@ -44,7 +50,18 @@ class ParsecOracle(keras_tuner.Oracle):
         objective: what ranks runs; default `"val_accuracy"` of the mode.
         max_trials: number of search runs.
         seed: base seed; run i uses `seed + i`.
+        early_stopping: None, or "halving" to stop the weakest runs at rungs
+            of `halving_min_epochs * halving_rate**i` epochs (ASHA's rule, see
+            `keras_parsec.halving`); needs per-epoch reports, which
+            `ParsecTuner` sends.
+        halving_rate: eta: about 1 / eta of the runs at a rung go on.
+        halving_min_epochs: epochs before the first rung.
         **kwargs: passed to `keras_tuner.Oracle`.
+
+    In Keras Tuner's distributed mode a trial on the wire carries only values,
+    metrics and status: a worker writes its run record (pi, mode, entropy,
+    history) to `trial_<id>/run.json` in the project directory, which chief and
+    workers share, and `end_trial` reads it on the chief.
     """
 
     def __init__(
@@ -56,8 +73,12 @@ class ParsecOracle(keras_tuner.Oracle):
         objective="val_accuracy",
         max_trials=1,
         seed=None,
+        early_stopping=None,
+        halving_rate=2,
+        halving_min_epochs=1,
         **kwargs,
     ):
+        halving_lib.check_options(early_stopping, halving_rate, halving_min_epochs)
         if not isinstance(search_space, SearchSpace):
             raise errors.invalid_type("search_space", "a keras_parsec.SearchSpace", search_space)
         if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
@@ -69,7 +90,12 @@ class ParsecOracle(keras_tuner.Oracle):
         self.weight_learning_rate = _cycled("weight_learning_rate", weight_learning_rate, float)
         self.base_seed = 0 if seed is None else int(seed)
         self._seed_given = seed is not None
+        self.early_stopping = early_stopping
+        self.halving_rate = halving_rate
+        self.halving_min_epochs = halving_min_epochs
         self.runs = {}
+        self.rungs = {}  # str(epochs done) -> {trial_id: objective value}
+        self.stopped = {}  # trial_id -> epochs done when halving stopped it
 
     def populate_space(self, trial_id):
         """Seed, K and learning rates of run `trial_id` (an index), cycling the given lists."""
@@ -102,13 +128,51 @@ class ParsecOracle(keras_tuner.Oracle):
             distribution: its final `ArchitectureDistribution`.
             history: dict of per-epoch metric lists (`keras.callbacks.History.history`).
         """
-        self.runs[trial_id] = {
-            "logits": distribution.logits.numpy().tolist(),
-            "mode": distribution.mode().to_dict(),
-            "entropy": float(distribution.entropy()),
-            "history": {k: [float(v) for v in vs] for k, vs in history.items()},
-        }
+        self.runs[trial_id] = run_record(distribution, history)
         self.save()
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        """Records a report; with `early_stopping="halving"`, stops a run that falls behind at a rung.
+
+        `step` is the epoch index: a report at step e means e + 1 finished
+        epochs. A report with `remaining_epochs` 0 is the run's last: no rung there.
+        """
+        trial = super().update_trial(trial_id, metrics, step=step)
+        name = self.objective.name
+        epochs_done = int(step) + 1
+        if (
+            self.early_stopping == "halving"
+            and name in metrics
+            and trial_id not in self.stopped
+            and metrics.get(REMAINING_EPOCHS, 1) > 0
+            and halving_lib.is_rung(epochs_done, self.halving_rate, self.halving_min_epochs)
+        ):
+            recorded = self.rungs.setdefault(str(epochs_done), {})
+            recorded[trial_id] = float(metrics[name])
+            direction = getattr(self.objective, "direction", "max")
+            if not halving_lib.keeps_going(recorded[trial_id], list(recorded.values()), self.halving_rate, direction):
+                self.stopped[trial_id] = epochs_done
+                trial.status = STOPPED
+            self.save()
+        return trial
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        """Ends a trial, first recording a finished run whose record a worker left in its trial folder.
+
+        A record that is missing (a worker that does not share `directory`)
+        leaves the trial scored but without a run; a corrupt one fails the trial.
+        """
+        path = os.path.join(self._get_trial_dir(trial.trial_id), RUN_FILE)
+        if trial.status == COMPLETED and trial.trial_id not in self.runs and os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    self.runs[trial.trial_id] = json.load(f)
+            except (OSError, ValueError) as e:
+                trial.status = FAILED
+                trial.message = f"The run record {path} of trial {trial.trial_id} cannot be read: {e}"
+        super().end_trial(trial)
 
     def get_distribution(self, trial_id):
         """The `ArchitectureDistribution` run `trial_id` ended with."""
@@ -125,6 +189,8 @@ class ParsecOracle(keras_tuner.Oracle):
             "runs": self.runs,
             "seed": self.base_seed,
             "settings": self._settings(),
+            "rungs": self.rungs,
+            "stopped": self.stopped,
         }
         return state
 
@@ -173,6 +239,8 @@ class ParsecOracle(keras_tuner.Oracle):
         super().set_state(state)
         self.runs = state["parsec"]["runs"]
         self.base_seed = state["parsec"]["seed"]
+        self.rungs = state["parsec"].get("rungs", {})
+        self.stopped = state["parsec"].get("stopped", {})
 
     def save(self):
         """Saves the oracle state atomically (a crash never leaves half a file)."""
@@ -180,6 +248,24 @@ class ParsecOracle(keras_tuner.Oracle):
 
     def _save_trial(self, trial):
         write_json_atomically(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+
+def run_record(distribution, history):
+    """The JSON-safe record of a finished run: logits, mode, entropy, per-epoch history.
+
+    Args:
+        distribution: the run's final `ArchitectureDistribution`.
+        history: dict of per-epoch metric lists.
+
+    Returns:
+        A dict, as `ParsecOracle.runs` holds it.
+    """
+    return {
+        "logits": distribution.logits.numpy().tolist(),
+        "mode": distribution.mode().to_dict(),
+        "entropy": float(distribution.entropy()),
+        "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+    }
 
 
 def _default_objective(objective):

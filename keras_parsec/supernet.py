@@ -338,53 +338,102 @@ class SuperNet(keras.Model):
         An architecture whose loss on either batch is NaN or infinite gets
         weight 0 (the others are renormalised) and is counted in the
         `nonfinite_samples` metric; if none is finite the step changes nothing.
+        Under a `tf.distribute` strategy with several replicas, `fit` runs
+        `keras_parsec.distributed.train_step` instead, built from the same pieces.
         """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
-        log_likelihoods = tf.stack([self.log_likelihood(x_search, y_search, c) for c in choices])
+        log_likelihoods = self.search_log_likelihoods(x_search, y_search, choices)
         weights = dist_lib.importance_weights(log_likelihoods)  # 0 for a NaN or infinite log-likelihood
         finite = np.isfinite(log_likelihoods.numpy())
+        pairs, weighted_loss, outputs, dropped = self.weighted_gradients(
+            x_train, y_train, choices, weights, skip=~finite
+        )
+        finite[dropped] = False
+        kept = float(tf.reduce_sum(tf.where(finite, weights, 0.0)))
+        if not finite.all():
+            self._report_nonfinite(int(np.sum(~finite)), len(finite), kept == 0.0)
+            if kept == 0.0:
+                return self.step_logs()
+            if kept < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
+                pairs = [(v, g / kept) for v, g in pairs]
+                outputs = [(logits, weight / kept) for logits, weight in outputs]
+                weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
+        for logits, weight in outputs:
+            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
+        self.apply_step(pairs, choices, weights)
+        self.loss_tracker.update_state(weighted_loss)
+        return self.step_logs()
+
+    def _report_nonfinite(self, count, total, skipped):
+        self.nonfinite_tracker.update_state(float(count))
+        warnings.warn(
+            f"{count} of the {total} architectures sampled in this step gave a NaN or infinite "
+            "loss: they get weight 0 and change neither the weights nor pi"
+            + ("; no architecture was finite, so the step is skipped." if skipped else ".")
+            + " If this repeats, lower the learning rates or check the data.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def search_log_likelihoods(self, images, labels, choices):
+        """[K] summed log-likelihoods of a search batch, one per architecture (Algorithm 1, line 8)."""
+        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
+
+    def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None):
+        """sum_k w_k grad_v loss_k on a train batch (Algorithm 1, lines 9-10).
+
+        Args:
+            images, labels: the train batch (or one replica's share of it).
+            choices: [K, 2, N, 2] sampled architectures.
+            weights: [K] importance weights.
+            normalizer: each loss is the summed cross-entropy divided by this;
+                None: the mean over `labels`. Replicas pass 1 and divide the
+                all-reduced sums by the global batch size.
+            skip: optional [K] bool array of architectures to leave out.
+
+        Returns:
+            `(pairs, weighted_loss, outputs, dropped)`: `(variable, gradient)`
+            for each weight some architecture used, in a fixed order;
+            sum_k w_k loss_k; `(logits, w_k)` of each architecture that ran;
+            the indices k whose loss was NaN or infinite (left out).
+        """
         accumulated = {}
         weighted_loss = 0.0
+        outputs, dropped = [], []
         for k, architecture in enumerate(choices):
             weight = float(weights[k])
-            if not finite[k] or (weight == 0.0 and self.skip_zero_weights):
+            if (skip is not None and skip[k]) or (weight == 0.0 and self.skip_zero_weights):
                 continue  # contributes exactly nothing to either gradient
             variables = self.architecture_variables(architecture)
             with tf.GradientTape() as tape:
-                logits = self.architecture_logits(x_train, architecture)
-                loss = tf.reduce_mean(cross_entropy(y_train, logits)) + self.auxiliary_loss(y_train)
+                logits = self.architecture_logits(images, architecture)
+                if normalizer is None:
+                    loss = tf.reduce_mean(cross_entropy(labels, logits))
+                else:
+                    loss = tf.reduce_sum(cross_entropy(labels, logits)) / float(normalizer)
+                loss += self.auxiliary_loss(labels, normalizer)
             if not np.isfinite(float(loss)):
-                finite[k] = False  # dropped below: its weight goes to the others
+                dropped.append(k)  # its weight goes to the others
                 continue
             for variable, gradient in zip(variables, tape.gradient(loss, variables)):
                 if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
                     previous = accumulated.get(id(variable), (variable, 0.0))[1]
                     accumulated[id(variable)] = (variable, previous + weight * tf.convert_to_tensor(gradient))
             weighted_loss += weight * loss
-            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
-        kept = float(tf.reduce_sum(tf.where(finite, weights, 0.0)))
-        if not finite.all():
-            self.nonfinite_tracker.update_state(float(np.sum(~finite)))
-            warnings.warn(
-                f"{np.sum(~finite)} of the {len(finite)} architectures sampled in this step gave a NaN or infinite "
-                "loss: they get weight 0 and change neither the weights nor pi"
-                + ("; no architecture was finite, so the step is skipped." if kept == 0.0 else ".")
-                + " If this repeats, lower the learning rates or check the data.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            if kept == 0.0:
-                return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
-            if kept < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
-                accumulated = {key: (v, g / kept) for key, (v, g) in accumulated.items()}
-                weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
-        self._update_weights(list(accumulated.values()))
+            outputs.append((logits, weight))
+        return list(accumulated.values()), weighted_loss, outputs, dropped
+
+    def apply_step(self, pairs, choices, weights):
+        """Updates the shared weights with `pairs` and pi with the weighted score (Algorithm 1, lines 10-11)."""
+        self._update_weights(pairs)
         pi_gradient = self.distribution.score_gradient(choices, weights)
         # Adam minimises: ascend log p(y | X, v, pi) by descending its negation.
         self.architecture_optimizer.apply([-pi_gradient], [self.distribution.logits])
-        self.loss_tracker.update_state(weighted_loss)
+
+    def step_logs(self):
+        """The logs a search step returns: every metric and the entropy of p(alpha | pi)."""
         return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
 
     # ---------------------------------------------------------------- auxiliary head
@@ -409,8 +458,14 @@ class SuperNet(keras.Model):
             self.add_weight(name="auxiliary_bias", shape=(self.num_classes,), initializer="zeros"),
         ]
 
-    def auxiliary_loss(self, labels):
-        """`auxiliary_weight` x mean cross-entropy of the auxiliary head on the last forward pass (0 without)."""
+    def auxiliary_loss(self, labels, normalizer=None):
+        """`auxiliary_weight` x cross-entropy of the auxiliary head on the last forward pass (0 without).
+
+        Args:
+            labels: the labels of that pass.
+            normalizer: as in `weighted_gradients`: the summed cross-entropy is
+                divided by it; None: the mean.
+        """
         features, self._auxiliary_input = self._auxiliary_input, None
         if not self.auxiliary_weights or features is None:
             return 0.0
@@ -418,7 +473,38 @@ class SuperNet(keras.Model):
         logits = self._apply(
             ("auxiliary", pool), lambda x, w: auxiliary_head(x, w, pool), features, self.auxiliary_weights
         )
-        return self.auxiliary_weight * tf.reduce_mean(cross_entropy(labels, logits))
+        losses = cross_entropy(labels, logits)
+        loss = tf.reduce_mean(losses) if normalizer is None else tf.reduce_sum(losses) / float(normalizer)
+        return self.auxiliary_weight * loss
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model under a strategy from a reduced first batch; a
+        # SuperNet is built explicitly, and `strategy.reduce` of the nested
+        # ((x_t, y_t), (x_s, y_s)) batch fails under MultiWorkerMirroredStrategy.
+        if not self.built:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def make_train_function(self, force=False):
+        """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""
+        from keras_parsec import distributed
+
+        strategy = self.distribute_strategy
+        if not distributed.is_distributed(strategy):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = distributed.make_train_function(self, strategy)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        """Keras' test function, or the mode's score across replicas under a multi-replica strategy."""
+        from keras_parsec import distributed
+
+        strategy = self.distribute_strategy
+        if not distributed.is_distributed(strategy):
+            return super().make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = distributed.make_test_function(self, strategy)
+        return self.test_function
 
     def _update_weights(self, pairs):
         """Clips, adds weight decay and applies the summed gradients of the used weights.
@@ -435,7 +521,7 @@ class SuperNet(keras.Model):
         if self.gradient_clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
         gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
-        if weight_updates.supports_fused_update(self.weight_optimizer):
+        if weight_updates.supports_fused_update(self.weight_optimizer, variables):
             weight_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
         else:
             self.weight_optimizer.apply(gradients, variables)

@@ -11,10 +11,10 @@ import keras_tuner
 import numpy as np
 
 from keras_parsec import data as data_lib
-from keras_parsec import errors
+from keras_parsec import distributed, errors, parallel
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
-from keras_parsec.oracle import ParsecOracle
+from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
 from keras_parsec.supernet import CosineSchedule, SuperNet
 
 STATE_FILE = "search_state.npz"
@@ -32,14 +32,27 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         directory: where the project folder goes.
         project_name: name of the project folder.
         overwrite: replace an existing project instead of resuming it.
-        distribution_strategy: a `tf.distribute.Strategy` the supernet is built in.
+        distribution_strategy: a `tf.distribute.Strategy`: each search step
+            runs across its replicas (`keras_parsec.distributed`). Under
+            `MultiWorkerMirroredStrategy` only the chief worker writes to
+            `directory`; the others write to a private subfolder of it.
         prior: an `ArchitectureDistribution` that initialises pi (paper 4.2);
             it may come from a space with other `num_cells`/`filters`.
         architecture_learning_rate: Adam learning rate of pi (paper: 0.02).
         weight_learning_rate: initial cosine learning rate of the weights (0.025).
         auxiliary_weight: weight of the supernet's auxiliary head loss; 0 (no
             head) in the small-network search, 0.4 when fine-tuning at full size (paper 4.2).
+        early_stopping: None, or "halving": successive halving across runs,
+            which stops the weakest runs at rungs of `halving_min_epochs *
+            halving_rate**i` epochs by the objective (`keras_parsec.halving`).
+        halving_rate: eta; about 1 / eta of the runs at a rung go on.
+        halving_min_epochs: epochs before the first rung.
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
+
+    Parallel search runs: start the same script once with
+    `KERASTUNER_TUNER_ID=chief` (it serves the oracle) and once per worker
+    with its own `KERASTUNER_TUNER_ID`, all with `KERASTUNER_ORACLE_IP` and
+    `KERASTUNER_ORACLE_PORT` and one shared `directory` (see BUILD.md).
 
     Example:
 
@@ -66,6 +79,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         architecture_learning_rate=0.02,
         weight_learning_rate=0.025,
         auxiliary_weight=0.0,
+        early_stopping=None,
+        halving_rate=2,
+        halving_min_epochs=1,
         **kwargs,
     ):
         if prior is not None:
@@ -79,8 +95,13 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             objective=objective,
             max_trials=max_trials,
             seed=seed,
+            early_stopping=early_stopping,
+            halving_rate=halving_rate,
+            halving_min_epochs=halving_min_epochs,
             **kwargs,
         )
+        self.early_stopping = early_stopping
+        directory = distributed.writer_directory(directory, distribution_strategy)
         self.search_space = search_space
         self.prior = prior
         self.auxiliary_weight = float(auxiliary_weight)
@@ -145,7 +166,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 batches, e.g. `keras_parsec.preprocessing.search_augment(16)`
                 (crop, flip, cutout 16: paper 4.2).
         """
-        saved = self._search_summary if self.oracle.trials else None
+        # A worker's oracle is a client of the chief's and holds no trials of its own.
+        saved = self._search_summary if getattr(self.oracle, "trials", None) else None
         if num_classes is None and saved:
             num_classes = saved.get("num_classes")
         train, search, validation, num_classes = data_lib.prepare_search_data(
@@ -164,6 +186,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     "or overwrite=True to replace the old one",
                 )
         self._search_summary = summary
+        if parallel.is_chief():
+            self.save()
+            parallel.serve(self.oracle)
+            return
         super().search(
             train=train,
             search=search,
@@ -231,11 +257,29 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 epochs=epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
-                callbacks=list(callbacks) + [checkpoint],
+                callbacks=list(callbacks) + [checkpoint] + self._report_callbacks(trial),
                 verbose=verbose,
             )
-        self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
+        # The record goes through the project directory, which the chief shares
+        # in distributed mode: a trial on the wire carries no pi.
+        write_json_atomically(
+            os.path.join(self.get_trial_dir(trial.trial_id), RUN_FILE), run_record(distribution, checkpoint.history)
+        )
+        if isinstance(self.oracle, ParsecOracle):
+            self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
         return {name: series[-1] for name, series in checkpoint.history.items()}
+
+    def _report_callbacks(self, trial):
+        """With early stopping, a callback that reports each epoch and stops the run when the oracle says so."""
+        if self.early_stopping is None:
+            return []
+        return [EpochReport(self.oracle, trial.trial_id)]
+
+    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        """Keras Tuner's final report, unless every epoch was already reported (early stopping)."""
+        if self.early_stopping is None:
+            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+        self.run_trial(trial, *fit_args, **fit_kwargs)
 
     def on_search_begin(self):
         """Saves the tuner state first, so a search interrupted in its first trial reloads."""
@@ -246,7 +290,13 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _best_trial_ids(self, num):
         trials = [t for t in self.oracle.get_best_trials(num) if t.trial_id in self.oracle.runs]
         if not trials:
-            raise errors.invalid_argument("tuner", "a finished search run", "no finished run", "call search() first")
+            raise errors.invalid_argument(
+                "tuner",
+                "a finished search run",
+                "no finished run",
+                "call search() first; in Keras Tuner's distributed mode, give the chief and "
+                "every worker the same shared `directory`",
+            )
         return [t.trial_id for t in trials]
 
     def get_best_genotypes(self, num_genotypes=1):
@@ -334,6 +384,28 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self._search_summary = state.get("search_summary")
 
 
+class EpochReport(keras.callbacks.Callback):
+    """Reports each epoch's logs to the oracle and stops the run when it answers STOPPED.
+
+    Args:
+        oracle: the `ParsecOracle`, or Keras Tuner's client of the chief's.
+        trial_id: the run's trial id.
+    """
+
+    def __init__(self, oracle, trial_id):
+        super().__init__()
+        self.oracle = oracle
+        self.trial_id = trial_id
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {name: float(value) for name, value in (logs or {}).items()}
+        # Tells the oracle whether a stop would still save anything (no rung at the last epoch).
+        metrics[REMAINING_EPOCHS] = float(self.params["epochs"] - epoch - 1)
+        trial = self.oracle.update_trial(self.trial_id, metrics, step=epoch)
+        if trial.status == STOPPED:
+            self.model.stop_training = True
+
+
 class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalError):
     """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
 
@@ -360,7 +432,8 @@ class SearchCheckpoint(keras.callbacks.Callback):
         self.history = {}
 
     def _variables(self):
-        self.net.build_optimizers()
+        with self.net.distribute_strategy.scope():  # optimizer slots mirrored like the weights
+            self.net.build_optimizers()
         net = self.net
         return (
             list(net.weights)

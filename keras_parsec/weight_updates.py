@@ -13,15 +13,17 @@ import keras
 import tensorflow as tf
 
 
-def supports_fused_update(optimizer):
+def supports_fused_update(optimizer, variables=()):
     """Whether `optimizer` is a plain SGD whose update `apply_fused_sgd` reproduces exactly.
 
     Args:
         optimizer: a Keras optimizer.
+        variables: the Keras variables to update.
 
     Returns:
         True for `keras.optimizers.SGD` without clipping, weight decay, EMA,
-        gradient accumulation or loss scaling, outside any distribution strategy.
+        gradient accumulation or loss scaling, outside any distribution
+        strategy and on variables that no strategy mirrors.
     """
     return (
         type(optimizer) is keras.optimizers.SGD
@@ -31,6 +33,7 @@ def supports_fused_update(optimizer):
         and not optimizer.gradient_accumulation_steps
         and optimizer.loss_scale_factor is None
         and not tf.distribute.has_strategy()
+        and not any(isinstance(v.value, tf.distribute.DistributedValues) for v in variables)
     )
 
 

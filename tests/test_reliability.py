@@ -219,6 +219,7 @@ def test_every_state_file_is_written_through_a_temporary_file_and_a_rename(tmp_p
         "tuner0.json",
         os.path.join("trial_0", "trial.json"),
         os.path.join("trial_0", STATE_FILE),
+        os.path.join("trial_0", "run.json"),  # the run record a distributed chief reads
     }
     written = {str(p.relative_to(tmp_path / "p")) for p in (tmp_path / "p").rglob("*") if p.is_file()}
     assert written == names  # no file beside them, no temporary left
@@ -483,7 +484,7 @@ def one_step(choices, poisoned=None, on="search", skip_zero_weights=True):
     train, search = search_batches()
     clean = net.architecture_logits
 
-    def architecture_logits(images, architecture):
+    def architecture_logits(images, architecture, recompute=None):
         logits = clean(images, architecture)
         bad = any(np.array_equal(architecture, choices[k]) for k in poisoned or ())
         return logits * np.nan if bad and (images is search[0]) == (on == "search") else logits
@@ -533,7 +534,7 @@ def test_a_step_where_every_architecture_is_non_finite_is_skipped():
     before = state_of(net)
     iterations = (int(net.weight_optimizer.iterations), int(net.architecture_optimizer.iterations))
     clean = net.architecture_logits
-    net.architecture_logits = lambda images, architecture: clean(images, architecture) * np.nan
+    net.architecture_logits = lambda images, architecture, recompute=None: clean(images, architecture) * np.nan
     train, search = search_batches()
     with pytest.warns(RuntimeWarning, match="no architecture was finite, so the step is skipped"):
         logs = net.train_step((train, search))

@@ -68,3 +68,12 @@ def test_no_fused_update_inside_a_distribution_strategy():
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
         assert not weight_updates.supports_fused_update(optimizer)
+
+
+def test_no_fused_update_on_mirrored_variables():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        variable = keras.Variable(np.zeros((2,), "float32"))
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    assert not weight_updates.supports_fused_update(optimizer, [variable])
+    assert weight_updates.supports_fused_update(optimizer, [keras.Variable(np.zeros((2,), "float32"))])

@@ -1,0 +1,160 @@
+"""Algorithm 1 across the replicas of a `tf.distribute` strategy (data parallel).
+
+`SuperNet.fit` under a strategy with several replicas (`MirroredStrategy` on
+several GPUs, `MultiWorkerMirroredStrategy` on several machines) runs
+`train_step` below instead of Keras' per-replica `train_step`. The step is
+driven from the cross-replica context, with TensorFlow's own machinery only:
+
+1. The K architectures are sampled ONCE per step, from the mirrored seed
+   generator and the mirrored logits pi: every replica (and every worker, which
+   runs the same program from the same seed) gets the same K. Splitting the K
+   architectures among replicas instead would keep whole batches on each device,
+   but leaves replicas idle when K is not a multiple of their number and makes
+   the step's memory that of the global batch; splitting the batch scales both.
+2. Each replica returns the summed log-likelihood of its share of the search
+   batch for each architecture (`strategy.run`); `strategy.reduce(SUM)` gives the
+   global batch's log-likelihoods, and the importance weights are computed from
+   them once.
+3. Each replica returns sum_k w_k grad_v (summed cross-entropy) on its share of
+   the train batch, flattened into one vector with the example count and the
+   loss; one `strategy.reduce(SUM)` all-reduces it, and the division by the
+   global count gives exactly the gradient of the global batch's mean loss.
+4. Clipping, weight decay, the SGD step on v and the Adam step on pi run once in
+   the cross-replica context, which updates every mirrored copy identically.
+
+Batch normalisation uses each replica's own batch statistics (as Keras'
+`BatchNormalization(synchronized=False)` and DARTS on several GPUs), so a run
+on R replicas equals a single-device run whose batch is normalised in R groups.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_parsec import distribution as dist_lib
+from keras_parsec.supernet import cross_entropy
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def is_distributed(strategy) -> bool:
+    """True when `strategy` runs more than one replica in sync."""
+    return strategy is not None and strategy.num_replicas_in_sync > 1
+
+
+def make_train_function(net, strategy):
+    """A `fit` train function: one distributed step of Algorithm 1 per call.
+
+    Args:
+        net: the `SuperNet`, built and compiled in `strategy.scope()`.
+        strategy: its `tf.distribute.Strategy`.
+
+    Returns:
+        `function(iterator) -> logs`, raising StopIteration at the end of data.
+    """
+
+    def train_function(iterator):
+        return train_step(net, strategy, next(iterator))
+
+    return train_function
+
+
+def make_test_function(net, strategy):
+    """A `fit`/`evaluate` test function: the mode architecture on a distributed batch.
+
+    Keras' own reduction of the per-replica logs fails on scalars under
+    `MultiWorkerMirroredStrategy`; here the logits are gathered instead and
+    the metrics updated once, in the cross-replica context.
+
+    Args:
+        net: the `SuperNet`.
+        strategy: its `tf.distribute.Strategy`.
+
+    Returns:
+        `function(iterator) -> logs`.
+    """
+
+    def test_function(iterator):
+        data = next(iterator)
+        choices = net.distribution.mode_choices().numpy()
+        logits = strategy.run(net.architecture_logits, args=(data[0], choices))
+        logits, labels = strategy.gather(logits, axis=0), strategy.gather(data[1], axis=0)
+        net.loss_tracker.update_state(tf.reduce_mean(cross_entropy(labels, logits)))
+        net.accuracy_tracker.update_state(labels, logits)
+        return {"loss": net.loss_tracker.result(), "accuracy": net.accuracy_tracker.result()}
+
+    return test_function
+
+
+def train_step(net, strategy, data):
+    """One step of Algorithm 1 on a distributed batch, run in the cross-replica context.
+
+    Args:
+        net: the `SuperNet`.
+        strategy: the `tf.distribute.Strategy` it was built in.
+        data: `((x_train, y_train), (x_search, y_search))` of per-replica values,
+            as a distributed dataset yields them.
+
+    Returns:
+        The step's logs: loss, accuracy, entropy.
+    """
+    (x_train, y_train), (x_search, y_search) = data
+    with strategy.scope():
+        net.build_optimizers()
+    choices = net.sample_choices()
+    log_likelihoods = strategy.reduce(
+        SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, choices)), axis=None
+    )
+    weights = dist_lib.importance_weights(log_likelihoods)
+    layouts = []
+
+    def replica_gradients(images, labels):
+        # A NaN search likelihood has weight 0 on every replica; a NaN train loss
+        # on one replica only is not handled here (the replicas' layouts would differ).
+        pairs, loss, outputs, _ = net.weighted_gradients(
+            images, labels, choices, weights, normalizer=1.0, skip=~np.isfinite(log_likelihoods.numpy())
+        )
+        layouts.append([variable for variable, _ in pairs])
+        count = tf.cast(tf.shape(labels)[0], tf.float32)
+        flat = tf.concat([tf.reshape(g, [-1]) for _, g in pairs] + [tf.stack([count, loss])], axis=0)
+        return flat, tf.stack([logits for logits, _ in outputs]), labels
+
+    flat, logits, labels = strategy.run(replica_gradients, args=(x_train, y_train))
+    flat = strategy.reduce(SUM, flat, axis=None)
+    logits, labels = strategy.gather(logits, axis=1), strategy.gather(labels, axis=0)
+    count, loss = flat[-2], flat[-1]
+    variables = layouts[0]  # the same on every replica: it depends only on `choices` and `weights`
+    sizes = [int(tf.size(v)) for v in variables]
+    pieces = tf.split(flat[:-2], sizes) if variables else []
+    pairs = [(v, tf.reshape(g, v.shape) / count) for v, g in zip(variables, pieces)]
+    ran = [float(w) for w in weights if not (float(w) == 0.0 and net.skip_zero_weights)]
+    for k, weight in enumerate(ran):
+        net.accuracy_tracker.update_state(labels, logits[k], sample_weight=tf.fill(tf.shape(labels), weight))
+    net.apply_step(pairs, choices, weights)
+    net.loss_tracker.update_state(loss / count)
+    return net.step_logs()
+
+
+def writer_directory(directory, strategy):
+    """Where this process writes a search: `directory`, or a private subfolder on a non-chief worker.
+
+    Under `MultiWorkerMirroredStrategy` every worker runs the same search; the
+    chief (task 0, or the "chief" task) writes the project, the others write
+    to `directory/.worker_<type>_<index>` so that no file is written twice.
+
+    Args:
+        directory: the `directory` given to the tuner (None: ".").
+        strategy: a `tf.distribute.Strategy` or None.
+
+    Returns:
+        The directory to use.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return directory
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    if task_type is None or task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
+        return directory
+    return os.path.join(directory or ".", f".worker_{task_type}_{task_id}")

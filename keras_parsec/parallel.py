@@ -1,0 +1,49 @@
+"""Parallel search runs on Keras Tuner's distributed mode: the chief's server loop.
+
+Keras Tuner's chief (`KERASTUNER_TUNER_ID` containing "chief") serves its
+oracle over gRPC to workers started with the same `KERASTUNER_ORACLE_IP` and
+`KERASTUNER_ORACLE_PORT`. `serve` runs Keras Tuner's own `OracleServicer`; it
+differs from `keras_tuner`'s loop only in that it checks for the end every
+`poll_seconds` instead of every 20 s, and stops the gRPC server when it returns.
+
+Each worker writes its run record (pi, mode, entropy, history) and its
+resumable search state to its trial folder in the shared project directory; the
+chief's `ParsecOracle.end_trial` reads the record. A worker that dies keeps its
+trial RUNNING on the chief: started again with the same `KERASTUNER_TUNER_ID`,
+Keras Tuner gives it back the same trial, and `ParsecTuner` resumes it from its
+last finished epoch. The other workers' results are on the chief already.
+"""
+
+import os
+import time
+from concurrent import futures
+
+
+def is_chief() -> bool:
+    """True in the chief process of Keras Tuner's distributed mode."""
+    from keras_tuner.src.distribute import utils
+
+    return utils.is_chief_oracle()
+
+
+def serve(oracle, poll_seconds=0.5):
+    """Serves `oracle` to the workers until every trial has ended and every worker was told to stop.
+
+    Args:
+        oracle: the chief's `ParsecOracle`.
+        poll_seconds: how often the end is checked.
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(poll_seconds)
+    finally:
+        server.stop(grace=1.0).wait()

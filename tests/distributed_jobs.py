@@ -1,0 +1,174 @@
+"""Jobs that tests/test_distributed.py runs in their own processes (TF must start fresh).
+
+`python tests/distributed_jobs.py JOB OUTPUT` runs one job and writes its result
+to OUTPUT; nothing here downloads anything.
+"""
+
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+if sys.argv[1] == "mirrored":
+    # Two logical CPU devices: must happen before TensorFlow initialises its devices.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras  # noqa: E402
+
+keras.config.disable_traceback_filtering()
+
+import keras_parsec as kp  # noqa: E402
+from keras_parsec import data as data_lib  # noqa: E402
+from keras_parsec import distribution as dist_lib  # noqa: E402
+
+SPACE = kp.SearchSpace(num_cells=1, filters=4)
+
+
+def tiny_data(n=16, classes=3):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 8, 8, 1), np.float32), rng.integers(0, classes, n).astype(np.int32)
+
+
+def record_importance_weights():
+    """Wraps `importance_weights` so every step's weights are kept, in order."""
+    recorded = []
+    original = dist_lib.importance_weights
+
+    def recording(log_likelihoods):
+        weights = original(log_likelihoods)
+        recorded.append(weights.numpy())
+        return weights
+
+    dist_lib.importance_weights = recording
+    return recorded
+
+
+def tiny_supernet(strategy):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        net = kp.SuperNet(SPACE, 3, num_samples=3, seed=5)
+        net.build((None, 8, 8, 1))
+        net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    return net
+
+
+def grouped_reference_step(net, batch, groups):
+    """Algorithm 1 on one device, each batch normalised in `groups` parts as R replicas do."""
+    (x_train, y_train), (x_search, y_search) = batch
+    size = len(y_train) // groups
+    parts = [slice(i * size, (i + 1) * size) for i in range(groups)]
+    choices = net.sample_choices()
+    log_likelihoods = sum(net.search_log_likelihoods(x_search[p], y_search[p], choices) for p in parts)
+    weights = dist_lib.importance_weights(log_likelihoods)
+    summed = {}
+    for p in parts:
+        pairs, _, _, _ = net.weighted_gradients(x_train[p], y_train[p], choices, weights, normalizer=1.0)
+        for variable, gradient in pairs:
+            summed[id(variable)] = (variable, summed.get(id(variable), (variable, 0.0))[1] + gradient)
+    net.apply_step([(v, g / float(len(y_train))) for v, g in summed.values()], choices, weights)
+
+
+def mirrored(output):
+    """Two replicas against one device on the same global batches and seed."""
+    images, labels = tiny_data()
+    steps = 2
+
+    def dataset():
+        return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
+
+    recorded = record_importance_weights()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    replicated = tiny_supernet(strategy)
+    replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+    replicated_weights = list(recorded)
+    recorded.clear()
+    reference = tiny_supernet(tf.distribute.get_strategy())
+    reference.build_optimizers()
+    for batch in dataset().take(steps):
+        grouped_reference_step(reference, batch, strategy.num_replicas_in_sync)
+    copies = replicated.distribution.logits.value.values  # pi's copy on each replica
+    np.savez(
+        output,
+        replicas=strategy.num_replicas_in_sync,
+        logits=replicated.distribution.logits.numpy(),
+        reference_logits=reference.distribution.logits.numpy(),
+        importance=np.stack(replicated_weights),
+        reference_importance=np.stack(recorded),
+        weight_error=max(
+            float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(replicated.weights, reference.weights)
+        ),
+        copies_error=max(float(np.max(np.abs(c.numpy() - copies[0].numpy()))) for c in copies),
+    )
+
+
+class PauseBeforeSecondEpoch(keras.callbacks.Callback):
+    """Signals through a file, then hangs, after the first epoch was saved: the test kills us there."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = marker
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            with open(self.marker, "w") as f:
+                f.write(os.environ["KERASTUNER_TUNER_ID"])
+            time.sleep(600)
+
+
+def search_summary(tuner):
+    """What a finished search gives on the process that holds the oracle, as JSON."""
+    oracle = tuner.oracle
+    best = tuner.get_best_genotypes()[0]
+    return {
+        "runs": oracle.runs,
+        "statuses": {trial_id: trial.status for trial_id, trial in oracle.trials.items()},
+        "best_genotype": best.to_dict(),
+        "best_genotype_type": type(best).__name__,
+        "best_distribution_type": type(tuner.get_best_distribution()).__name__,
+        "best_logits": tuner.get_best_distribution().logits.numpy().tolist(),
+    }
+
+
+def tuner_search(output):
+    """A small search; in Keras Tuner's distributed mode when KERASTUNER_* is set."""
+    images, labels = tiny_data(24)
+    tuner = kp.ParsecTuner(
+        SPACE, num_samples=2, max_trials=2, seed=3, directory=os.environ["PARSEC_TEST_DIR"], project_name="p"
+    )
+    marker = os.environ.get("PARSEC_TEST_PAUSE")
+    callbacks = [PauseBeforeSecondEpoch(marker)] if marker else []
+    tuner.search(images, labels, epochs=2, batch_size=4, verbose=1, callbacks=callbacks)
+    if "KERASTUNER_TUNER_ID" not in os.environ or "chief" in os.environ["KERASTUNER_TUNER_ID"]:
+        with open(output, "w") as f:
+            json.dump(search_summary(tuner), f)
+
+
+def multi_worker(output):
+    """One search across the workers of TF_CONFIG under MultiWorkerMirroredStrategy."""
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    images, labels = tiny_data(16)
+    tuner = kp.ParsecTuner(
+        SPACE,
+        num_samples=2,
+        seed=3,
+        directory=os.environ["PARSEC_TEST_DIR"],
+        project_name="p",
+        distribution_strategy=strategy,
+    )
+    tuner.search(images, labels, epochs=1, batch_size=4, verbose=0)
+    with open(output, "w") as f:
+        json.dump(
+            {"replicas": strategy.num_replicas_in_sync, "directory": tuner.project_dir, **search_summary(tuner)}, f
+        )
+
+
+if __name__ == "__main__":
+    job, output = sys.argv[1], sys.argv[2]
+    {"mirrored": mirrored, "tuner": tuner_search, "multi_worker": multi_worker}[job](output)
