@@ -97,8 +97,9 @@ def main(argv):
     if FLAGS.child:
         print("RESULT " + json.dumps(_measure(FLAGS.child)))
         return
-    print("| run | network | batch | K | first step (s) | step (s) | CPU s / step | epoch (h) | run (days) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    if FLAGS.runs:
+        print("| run | network | batch | K | first step (s) | step (s) | CPU s / step | epoch (h) | run (days) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in FLAGS.runs:
         command = [sys.argv[0], f"--child={run}", f"--steps={FLAGS.steps}", f"--num_samples={FLAGS.num_samples}"]
         result = subprocess.run([sys.executable, *command], capture_output=True, text=True, check=False)
