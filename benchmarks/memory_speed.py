@@ -15,7 +15,7 @@ PARSEC with K architectures is compared with the fixed training steps of the
 same architectures: K=1 with the first one, larger K with the pool of
 `--architectures` (repeated to K, so K=16 runs the pool four times).
 
-    python benchmarks/memory_speed.py                      # paper's search network, ~1 h on 2 cores
+    python benchmarks/memory_speed.py                      # paper's search network (slow on a CPU)
     python benchmarks/memory_speed.py --num_cells=3 --filters=8 --image_size=16 \\
         --batch_sizes=8,16,32 --num_samples=1,4 --steps=2   # a quick look
 """

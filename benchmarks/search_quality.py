@@ -20,7 +20,7 @@ reference, uniformly random architectures trained with the same recipe.
 The PARSEC runs' per-epoch entropy and mode accuracy are drawn with `plot_search`
 (`search_quality_curves.png`); `figure3.py` draws the paper's Figure 3 from longer runs.
 
-    python benchmarks/search_quality.py                            # ~25 min on 2 shared cores
+    python benchmarks/search_quality.py                            # 15 searches of --budget_s each, then retraining
     python benchmarks/search_quality.py --budget_s=10 --seeds=1 --num_samples=2 \\
         --final_epochs=2 --random_architectures=1 --num_cells=1 --filters=4   # smoke run
 """
