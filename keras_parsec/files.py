@@ -1,5 +1,6 @@
 """Atomic file writes: a crash leaves the old file or the new one, never half of one."""
 
+import glob
 import os
 import tempfile
 
@@ -18,7 +19,7 @@ def atomic_write(path, content):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    handle, temporary = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(data)
@@ -30,3 +31,31 @@ def atomic_write(path, content):
             os.remove(temporary)
         raise
     return path
+
+
+def _prefix(path):
+    return f".{os.path.basename(path)}."
+
+
+def remove_temporaries(path):
+    """Removes what `atomic_write(path, ...)` calls killed before their rename left behind.
+
+    Call it only where no other process may be writing `path` at the same time
+    (e.g. when a run starts).
+
+    Args:
+        path: the destination file whose temporaries to remove.
+
+    Returns:
+        The removed paths.
+    """
+    path = os.fspath(path)
+    pattern = os.path.join(os.path.dirname(os.path.abspath(path)), glob.escape(_prefix(path)) + "*.tmp")
+    removed = []
+    for temporary in glob.glob(pattern):
+        try:
+            os.remove(temporary)
+            removed.append(temporary)
+        except FileNotFoundError:
+            pass
+    return removed

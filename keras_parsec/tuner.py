@@ -1,6 +1,7 @@
 """ParsecTuner: Keras Tuner's search loop around PARSEC search runs."""
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -13,7 +14,7 @@ import numpy as np
 from keras_parsec import data as data_lib
 from keras_parsec import distributed, errors, parallel
 from keras_parsec.distribution import ArchitectureDistribution
-from keras_parsec.files import atomic_write
+from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
 from keras_parsec.supernet import CosineSchedule, SuperNet
 
@@ -112,6 +113,11 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def reload(self):
         """Reloads the project; corrupt or foreign state files raise, naming the folder, and stay as they are."""
+        if not self._is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
+            trial_dirs = glob.glob(os.path.join(glob.escape(self.project_dir), "trial_*"))
+            targets = [os.path.join(self.project_dir, "oracle.json"), self._get_tuner_fname()]
+            for target in targets + [os.path.join(d, "trial.json") for d in trial_dirs]:
+                remove_temporaries(target)
         try:
             super().reload()
         except errors.ParsecError:
@@ -444,6 +450,7 @@ class SearchCheckpoint(keras.callbacks.Callback):
 
     def restore(self):
         """Loads the saved state if there is one; returns the number of finished epochs."""
+        remove_temporaries(self.path)  # left by a kill during a save; this run is the only writer
         if not os.path.exists(self.path):
             return 0
         variables = self._variables()
