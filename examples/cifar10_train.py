@@ -41,17 +41,9 @@ flags.mark_flag_as_required("genotype")
 FLAGS = flags.FLAGS
 
 
-def read_genotype(value):
-    """A genotype from a JSON file or the name of a published one."""
-    if value in ("DARTS_V1", "DARTS_V2"):
-        return getattr(kp, value)
-    with open(value) as f:
-        return kp.Genotype.from_json(f.read())
-
-
 def main(argv):
     del argv
-    genotype = read_genotype(FLAGS.genotype)
+    genotype = kp.Genotype.load(FLAGS.genotype)
     recipe = dataclasses.replace(
         _DEFAULT,
         num_cells=FLAGS.num_cells,

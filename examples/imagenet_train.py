@@ -43,16 +43,9 @@ NUM_CLASSES = 1000
 NUM_TRAIN = 1_281_167
 
 
-def read_genotype(value):
-    if value in ("DARTS_V1", "DARTS_V2"):
-        return getattr(kp, value)
-    with open(value) as f:
-        return kp.Genotype.from_json(f.read())
-
-
 def main(argv):
     del argv
-    genotype = read_genotype(FLAGS.genotype)
+    genotype = kp.Genotype.load(FLAGS.genotype)
     recipe = dataclasses.replace(
         _DEFAULT,
         num_cells=FLAGS.num_cells,

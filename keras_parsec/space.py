@@ -475,6 +475,30 @@ class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce r
         return cls.from_dict(d)
 
     @classmethod
+    def load(cls, path_or_name: str) -> "Genotype":
+        """Reads a genotype from a `to_json` file, or returns a published one by name.
+
+        Args:
+            path_or_name: a JSON file path, or "DARTS_V1" / "DARTS_V2".
+
+        Returns:
+            The `Genotype`.
+        """
+        published = {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2}
+        if path_or_name in published:
+            return published[path_or_name]
+        try:
+            with open(path_or_name) as f:
+                return cls.from_json(f.read())
+        except OSError as e:
+            raise invalid_argument(
+                "path_or_name",
+                f"a genotype JSON file or one of {sorted(published)}",
+                path_or_name,
+                f"the file cannot be read ({e.strerror})",
+            ) from e
+
+    @classmethod
     def from_string(cls, s: str) -> "Genotype":
         """Parses a genotype as printed by Python, e.g. by the DARTS code.
 

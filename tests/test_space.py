@@ -512,3 +512,16 @@ def test_validate_rejects_non_space():
 def test_invalid_serialised_input(method, arg, error, name):
     with pytest.raises(error, match=rf"argument `{name}`.*Fix:"):
         getattr(Genotype, method)(arg)
+
+
+@pytest.mark.parametrize("name", ["DARTS_V1", "DARTS_V2"])
+def test_load_returns_a_published_genotype_by_name(name):
+    assert Genotype.load(name) == {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2}[name]
+
+
+def test_load_reads_a_json_file_and_names_an_unreadable_one(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text(DARTS_V2.to_json())
+    assert Genotype.load(str(path)) == DARTS_V2
+    with pytest.raises(InvalidArgumentError, match="path_or_name.*DARTS_V1"):
+        Genotype.load(str(tmp_path / "missing.json"))
