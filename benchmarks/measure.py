@@ -70,32 +70,44 @@ def _timed(step, warmup, steps):
     return first, float(np.median(walls)), float(np.median(cpus))
 
 
-def child_fixed(batch, num_samples, config):
-    """Training steps of each of the first K pool architectures, each compiled as its own graph."""
-    import keras
+def compiled_train_step(net, x, y, architecture, optimizer):
+    """One architecture's training step on `(x, y)` as its own `tf.function` graph: training one fixed network.
+
+    Args:
+        net: a built `SuperNet` whose weights the architecture uses.
+        x, y: the batch.
+        architecture: [2, N, 2] choices.
+        optimizer: a Keras optimizer built on `net.trainable_variables`.
+
+    Returns:
+        A no-argument `tf.function`.
+    """
     import tensorflow as tf
 
     from keras_parsec import supernet
+
+    variables = net.architecture_variables(architecture)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, architecture)))
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+        optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    return step
+
+
+def child_fixed(batch, num_samples, config):
+    """Training steps of each of the first K pool architectures, each compiled as its own graph."""
+    import keras
 
     net, x, y, pool = _setup(batch, num_samples, config)
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(net.trainable_variables)
     firsts, steps, cpus = [], [], []
-
-    def compiled_step(architecture):
-        variables = net.architecture_variables(architecture)
-
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, architecture)))
-            pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
-            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-        return step
-
     for architecture in pool[: max(num_samples, 1)]:  # the ones the search step runs
-        first, median, cpu = _timed(compiled_step(architecture), 2, config["steps"])
+        first, median, cpu = _timed(compiled_train_step(net, x, y, architecture, optimizer), 2, config["steps"])
         firsts.append(first)
         steps.append(median)
         cpus.append(cpu)

@@ -9,10 +9,15 @@ comes from `engine.py --recompute=...`, which needs a fresh process per figure.
     python benchmarks/recompute_policies.py --num_cells=2 --rounds=2   # quick
 """
 
+import os
+import sys
 import time
 
 import numpy as np
 from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 
 flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
 flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
@@ -28,7 +33,6 @@ def main(argv):
     import tensorflow as tf
 
     import keras_parsec as kp
-    from keras_parsec import supernet
 
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     rng = np.random.default_rng(0)
@@ -43,19 +47,7 @@ def main(argv):
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(net.trainable_variables)
 
-    def compiled_step(architecture):
-        variables = net.architecture_variables(architecture)
-
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, architecture)))
-            pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
-            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-
-        return step
-
-    fixed_steps = [compiled_step(a) for a in architectures]
+    fixed_steps = [measure.compiled_train_step(net, x, y, a, optimizer) for a in architectures]
 
     def search_step(policy):
         def run():
