@@ -13,6 +13,8 @@ sampled architecture into one estimate and mean nothing for any single one.
 
 import tensorflow as tf
 
+from keras_parsec import errors
+
 BATCH_NORM_EPSILON = 1e-5
 
 
@@ -70,19 +72,20 @@ def relu_conv_bn(x, weights, stride=1):
     return batch_norm(_same_padding_conv(tf.nn.relu(x), kernel, stride))
 
 
-def factorized_reduce(x, weights, stride=2):
+def factorized_reduce(x, weights, stride=2, activated=False):
     """Halves the resolution with two offset 1x1 strided convolutions (DARTS).
 
     Args:
         x: NHWC tensor with even-agnostic spatial size.
         weights: `(kernel_a, kernel_b)`, each [1, 1, C_in, C_out // 2].
         stride: must be 2; kept for the common operation signature.
+        activated: `x` is already `relu(x)`, as `apply_operation` says.
 
     Returns:
         NHWC tensor at half resolution with C_out channels.
     """
     kernel_a, kernel_b = weights
-    x = tf.nn.relu(x)
+    x = x if activated else tf.nn.relu(x)
     a = _same_padding_conv(x, kernel_a, stride)
     shifted = tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
     b = _same_padding_conv(shifted, kernel_b, stride)
@@ -97,17 +100,18 @@ def _pool(pool_fn):
     return apply
 
 
-def skip_connect(x, weights, stride):
+def skip_connect(x, weights, stride, activated=False):
     """Identity at stride 1, `factorized_reduce` at stride 2."""
     if stride == 1:
         return x
-    return factorized_reduce(x, weights, stride)
+    return factorized_reduce(x, weights, stride, activated)
 
 
 def _separable(kernel_size):
-    def apply(x, weights, stride):
+    def apply(x, weights, stride, activated=False):
         dw1, pw1, dw2, pw2 = weights
-        y = batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(x), dw1, stride), pw1, 1))
+        x = x if activated else tf.nn.relu(x)
+        y = batch_norm(_same_padding_conv(_depthwise(x, dw1, stride), pw1, 1))
         return batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(y), dw2, 1), pw2, 1))
 
     apply.__doc__ = f"Two stacked ReLU-depthwise {kernel_size}x{kernel_size}-pointwise-BN blocks."
@@ -115,9 +119,9 @@ def _separable(kernel_size):
 
 
 def _dilated(kernel_size):
-    def apply(x, weights, stride):
+    def apply(x, weights, stride, activated=False):
         dw, pw = weights
-        y = _depthwise(tf.nn.relu(x), dw, stride, dilation=2)
+        y = _depthwise(x if activated else tf.nn.relu(x), dw, stride, dilation=2)
         return batch_norm(_same_padding_conv(y, pw, 1))
 
     apply.__doc__ = f"ReLU, depthwise {kernel_size}x{kernel_size} with dilation 2, pointwise, BN."
@@ -158,6 +162,8 @@ def _no_weights(channels, stride):
     return []
 
 
+_RELU_FIRST = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+
 # name -> (function(x, weights, stride), shapes(channels, stride) -> list of weight shapes)
 OPERATION_REGISTRY = {
     "max_pool_3x3": (_pool(tf.nn.max_pool2d), _no_weights),
@@ -184,7 +190,12 @@ def operation_weight_shapes(operation, channels, stride):
     return [tuple(s) for s in OPERATION_REGISTRY[operation][1](channels, stride)]
 
 
-def apply_operation(operation, x, weights, stride):
+def starts_with_relu(operation, stride):
+    """Whether `operation` at `stride` begins with a ReLU of its input (see `apply_operation`)."""
+    return operation in _RELU_FIRST or (operation == "skip_connect" and stride > 1)
+
+
+def apply_operation(operation, x, weights, stride, activated=False):
     """Runs `operation` on `x` with the given weights.
 
     Args:
@@ -192,8 +203,21 @@ def apply_operation(operation, x, weights, stride):
         x: NHWC tensor.
         weights: sequence of weight tensors shaped as `operation_weight_shapes` says.
         stride: 1 or 2.
+        activated: `x` is already `relu(input)`, for an operation that
+            `starts_with_relu`: several operations reading one tensor can
+            then share one ReLU output instead of storing one each.
 
     Returns:
         NHWC tensor, same channels, spatial size divided by `stride`.
     """
-    return OPERATION_REGISTRY[operation][0](x, tuple(weights), stride)
+    function = OPERATION_REGISTRY[operation][0]
+    if activated:
+        if not starts_with_relu(operation, stride):
+            raise errors.invalid_argument(
+                "activated",
+                f"False for {operation} at stride {stride}, which does not start with a ReLU",
+                activated,
+                "pass the raw input with activated=False",
+            )
+        return function(x, tuple(weights), stride, activated=True)
+    return function(x, tuple(weights), stride)

@@ -218,7 +218,18 @@ class SuperNet(keras.Model):
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
     def _cell(self, s0, s1, cell, choices, recompute):
+        """One cell of architecture `choices`.
+
+        Memory: the ReLU that most operations start with runs once per state
+        and its output is shared by every operation that reads the state (as
+        graph-mode common-subexpression elimination would), and the node sums
+        and the concatenation run as compiled functions: eager `Add`/`ConcatV2`
+        would keep their inputs on the tape for shapes alone. Together these
+        took the activation memory without recomputation from 2.27x to about
+        1.2x that of the same architecture compiled as one graph.
+        """
         states = [s0, s1]
+        activated = {}
         operations = self.search_space.operations
         for node in range(self.search_space.num_nodes):
             outputs = []
@@ -227,10 +238,15 @@ class SuperNet(keras.Model):
                 op = operations[op_index]
                 stride = 2 if cell["reduction"] and source < 2 else 1
                 edge = cell["edges"][node, source, op]
-                operation = _bound_operation(op, stride)
-                outputs.append(self._run((op, stride), operation, states[source], edge, recompute))
-            states.append(outputs[0] + outputs[1])
-        return tf.concat(states[2:], axis=-1)
+                x, relu_first = states[source], ops.starts_with_relu(op, stride)
+                if relu_first:
+                    if source not in activated:
+                        activated[source] = self._run("relu", _relu, x, [], recompute)
+                    x = activated[source]
+                operation = _bound_operation(op, stride, relu_first)
+                outputs.append(self._run((op, stride, relu_first), operation, x, edge, recompute))
+            states.append(self._apply("add", _add, tuple(outputs), []))
+        return self._apply("concat", _concat, tuple(states[2:]), [])
 
     def _run(self, key, python_function, x, weights, recompute):
         """`_apply`, optionally under `tf.recompute_grad`.
@@ -245,13 +261,7 @@ class SuperNet(keras.Model):
         of (operation, operation) pairs to trace outweighs the parallelism won.
         """
         if recompute and not tf.inside_function():
-            weights = [tf.convert_to_tensor(w) for w in weights]
-
-            @tf.recompute_grad
-            def recomputed(x, *w):
-                return self._apply(key, python_function, x, list(w))
-
-            return recomputed(x, *weights)
+            return self._apply(("recompute", key), _recomputed(python_function), x, weights)
         return self._apply(key, python_function, x, weights)
 
     def architecture_variables(self, choices):
@@ -535,9 +545,38 @@ class SuperNet(keras.Model):
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
 
 
-def _bound_operation(op, stride):
+def _add(inputs, weights):
+    del weights
+    return inputs[0] + inputs[1]
+
+
+def _concat(inputs, weights):
+    del weights
+    return tf.concat(list(inputs), axis=-1)
+
+
+def _recomputed(python_function):
+    """`python_function` under `tf.recompute_grad`, to be compiled as one graph.
+
+    Compiled, the tape keeps only its input and weights and the backward
+    function reruns the forward inside the same graph; `tf.recompute_grad`
+    around an eager call instead pays Python dispatch on every backward pass.
+    """
+
+    def function(x, weights):
+        return tf.recompute_grad(lambda x, *w: python_function(x, list(w)))(x, *weights)
+
+    return function
+
+
+def _relu(x, weights):
+    del weights
+    return tf.nn.relu(x)
+
+
+def _bound_operation(op, stride, activated=False):
     """`(x, weights) -> y` of one candidate operation at one stride."""
-    return lambda x, weights: ops.apply_operation(op, x, weights, stride)
+    return lambda x, weights: ops.apply_operation(op, x, weights, stride, activated)
 
 
 def check_recompute(recompute):

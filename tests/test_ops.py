@@ -376,3 +376,25 @@ def test_operations_trace_in_tf_function(operation, stride):
         ops.apply_operation(operation, x, weights, stride).numpy(),
         atol=1e-5,
     )
+
+
+RELU_FIRST = tuple(case for case in CASES if ops.starts_with_relu(*case))
+
+
+def test_relu_first_operations_are_the_convolutions_and_the_strided_skip():
+    assert set(RELU_FIRST) == {(name, s) for name in OPERATIONS if "conv" in name for s in STRIDES} | {
+        ("skip_connect", 2)
+    }
+
+
+@pytest.mark.parametrize("operation,stride", RELU_FIRST)
+def test_an_activated_input_gives_the_same_output(operation, stride):
+    x, weights, expected = run(operation, stride)
+    y = ops.apply_operation(operation, tf.nn.relu(x), weights, stride, activated=True)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("operation,stride", [c for c in CASES if c not in RELU_FIRST])
+def test_activated_is_refused_for_operations_that_read_the_raw_input(operation, stride):
+    with pytest.raises(ValueError, match="activated.*does not start with a ReLU"):
+        ops.apply_operation(operation, inputs(), [], stride, activated=True)

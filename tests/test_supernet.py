@@ -232,18 +232,14 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
     net = tiny_net(space=tiny_space(num_cells=3))  # reduction cells 1 and 2
     x, y = tiny_batch()
     recomputed = []
-    original = tf.recompute_grad
+    original = net._apply
 
-    def counting(function):
-        wrapped = original(function)
+    def recording(key, function, inputs, weights):
+        if key[0] == "recompute" and key[1] != "relu":  # the shared ReLUs follow their operations
+            recomputed.append(tuple(inputs.shape))
+        return original(key, function, inputs, weights)
 
-        def call(*args):
-            recomputed.append(tuple(args[0].shape))
-            return wrapped(*args)
-
-        return call
-
-    monkeypatch.setattr(tf, "recompute_grad", counting)
+    monkeypatch.setattr(net, "_apply", recording)
     choices = net.sample_choices()[0]
     with tf.GradientTape():
         net.architecture_logits(x, choices, recompute="early_cells")
@@ -254,3 +250,32 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
     with tf.GradientTape():
         net.architecture_logits(x, choices, recompute=True)
     assert len(recomputed) == 1 + 3 * (2 + 4)
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_sharing_one_relu_per_state_changes_neither_logits_nor_gradients(monkeypatch, recompute):
+    space = tiny_space(num_cells=3, operations=("sep_conv_3x3", "dil_conv_3x3", "skip_connect"))
+    net = tiny_net(space=space)
+    x, y = tiny_batch()
+    # Every slot reads input 1 or node 0 with a ReLU-first operation: two per state.
+    choices = choices_for(
+        space,
+        normal=[("sep_conv_3x3", 1), ("dil_conv_3x3", 1), ("sep_conv_3x3", 2), ("dil_conv_3x3", 2)],
+        reduce=[("skip_connect", 0), ("sep_conv_3x3", 0), ("dil_conv_3x3", 2), ("sep_conv_3x3", 2)],
+    )
+    variables = net.architecture_variables(choices)
+
+    def logits_and_gradients():
+        with tf.GradientTape() as tape:
+            logits = net.architecture_logits(x, choices, recompute=recompute)
+            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, logits))
+        return [logits] + tape.gradient(loss, variables)
+
+    shared = logits_and_gradients()
+    assert any(signature[0] in ("relu", ("recompute", "relu")) for signature in net._compiled)
+    monkeypatch.setattr(supernet_lib.ops, "starts_with_relu", lambda op, stride: False)
+    separate = logits_and_gradients()
+    for a, b in zip(shared, separate):
+        assert (a is None) == (b is None)  # None: a cell input no node reads
+        if a is not None:
+            np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-5, atol=1e-6)
