@@ -4,8 +4,8 @@ Every measurement runs in a fresh subprocess (so one cannot warm the caches or
 inflate the peak memory of another) on the same synthetic batch and the same
 sampled architectures, and the table prints ratios:
 
-- activation memory per example: the slope of the process' peak RSS between two
-  batch sizes (what grows with the batch is activations), for a search step,
+- activation memory per example: the least-squares slope of the process' peak
+  RSS over batch sizes (what grows with the batch is activations), for a search step,
   a training step of a fixed architecture and a DARTS all-operations step;
 - time per sampled architecture: a search step (K search forwards plus K train
   forward/backward passes, none skipped) divided by K, against a training step
@@ -29,11 +29,11 @@ flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
 flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
 flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
 flags.DEFINE_integer("batch_size", 64, "Batch size of the timing runs (paper: 64).")
-flags.DEFINE_list("memory_batches", ["16", "64"], "Two batch sizes for the memory slope.")
+flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memory slope (least squares).")
 flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
-flags.DEFINE_enum("recompute", "True", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
+flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
 FLAGS = flags.FLAGS
 
 
@@ -58,12 +58,11 @@ def main(argv):
         f"{FLAGS.image_size}x{FLAGS.image_size} images, K={k}, recompute={FLAGS.recompute}; "
         "one subprocess per line."
     )
-    b1, b2 = (int(b) for b in FLAGS.memory_batches)
+    batches = [int(b) for b in FLAGS.memory_batches]
     memory = {}
     for kind in kinds:
-        low = _run_child(kind, b1, k)["peak_rss_mb"]
-        high = _run_child(kind, b2, k)["peak_rss_mb"]
-        memory[kind] = (high - low) / (b2 - b1)
+        peaks = [_run_child(kind, b, k)["peak_rss_mb"] for b in batches]
+        memory[kind] = measure.memory_slope(batches, peaks)
     timing = {kind: _run_child(kind, FLAGS.batch_size, k) for kind in kinds}
     peak_k1 = _run_child("parsec", FLAGS.batch_size, 1)["peak_rss_mb"]
     fixed = timing["fixed"]

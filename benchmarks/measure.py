@@ -14,7 +14,7 @@ architectures (seed 0), so the kinds compare like with like:
 
 `config` keys: num_cells, filters, image_size, architectures (the pool size),
 steps (timed steps after two warm-up steps), and optionally recompute (the
-SuperNet's recompute policy: true, false or "early_cells"; default true).
+SuperNet's recompute policy: true, false or "early_cells"; default "early_cells").
 
 Each child reports wall-clock and CPU (process) time per step: on a machine
 that other work is loading, CPU time is the steadier of the two.
@@ -47,7 +47,7 @@ def _setup(batch, num_samples, config):
     shape = (batch, config["image_size"], config["image_size"], 3)
     x = tf.constant(rng.normal(size=shape).astype("float32"))
     y = tf.constant(rng.integers(0, NUM_CLASSES, size=batch).astype("int32"))
-    recompute = config.get("recompute", True)
+    recompute = config.get("recompute", "early_cells")
     net = kp.SuperNet(space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0, recompute=recompute)
     net.build(shape)
     pool = kp.ArchitectureDistribution(space).sample_choices(max(config["architectures"], 1), seed=0).numpy()

@@ -302,9 +302,11 @@ class SepConv(keras.layers.Layer):
 class DilConv(keras.layers.Layer):
     """DARTS' dilated convolution: ReLU, dilated depthwise KxK, 1x1, BN.
 
-    TensorFlow cannot combine a stride with a dilation, so at stride 2 the
-    depthwise convolution runs at stride 1 and its output is subsampled with
-    `[:, ::2, ::2]`, which samples the same centres.
+    TensorFlow cannot combine a stride with a dilation. When they are equal
+    (DARTS: 2 and 2) every tap lands on an even pixel, so the input is
+    subsampled with `[:, ::2, ::2]` and convolved without dilation: the same
+    centres and taps for a quarter of the work. Otherwise the depthwise
+    convolution runs at stride 1 and its output is subsampled.
 
     Args:
         filters: output channels.
@@ -333,8 +335,13 @@ class DilConv(keras.layers.Layer):
         self.kernel_size = _check_filters(kernel_size, name="kernel_size")
         self.strides = _check_strides(strides)
         self.dilation_rate = _check_filters(dilation_rate, name="dilation_rate")
+        self._subsample_first = self.strides > 1 and self.strides == self.dilation_rate
         self.depthwise = keras.layers.DepthwiseConv2D(
-            self.kernel_size, padding="same", dilation_rate=self.dilation_rate, use_bias=False, name="depthwise"
+            self.kernel_size,
+            padding="same",
+            dilation_rate=1 if self._subsample_first else self.dilation_rate,
+            use_bias=False,
+            name="depthwise",
         )
         self.pointwise = keras.layers.Conv2D(self.filters, 1, use_bias=False, name="pointwise")
         self.bn = _batch_norm("bn")
@@ -342,13 +349,17 @@ class DilConv(keras.layers.Layer):
     def build(self, input_shape):
         input_shape = _check_4d("input_shape", input_shape)
         if not self.depthwise.built:
-            self.depthwise.build(input_shape)
+            self.depthwise.build(input_shape)  # the kernel depends on the channels only
         _build_chain([self.pointwise, self.bn], _strided_shape(input_shape, self.strides, input_shape[-1]))
 
     def call(self, inputs, training=None):
-        x = self.depthwise(ops.relu(inputs))
-        if self.strides > 1:
-            x = x[:, :: self.strides, :: self.strides, :]
+        x = ops.relu(inputs)
+        if self._subsample_first:
+            x = self.depthwise(x[:, :: self.strides, :: self.strides, :])
+        else:
+            x = self.depthwise(x)
+            if self.strides > 1:
+                x = x[:, :: self.strides, :: self.strides, :]
         return self.bn(self.pointwise(x), training=training)
 
     def compute_output_shape(self, input_shape):

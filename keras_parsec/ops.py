@@ -44,8 +44,13 @@ def _same_padding_conv(x, kernel, stride, dilation=1):
 
 def _depthwise(x, kernel, stride, dilation=1):
     if dilation > 1 and stride > 1:
-        # TensorFlow refuses stride and dilation together; stride after a stride-1
-        # pass gives the same centres as PyTorch's padded strided convolution.
+        # TensorFlow refuses stride and dilation together. With dilation equal to
+        # the stride (DARTS: 2 and 2) every tap of an output centre 0, 2, 4, ...
+        # falls on an even index, so the dilated strided convolution (PyTorch's
+        # zero padding d*(k-1)/2) is the undilated one on the even pixels: a
+        # quarter of the work of a stride-1 pass subsampled afterwards.
+        if dilation == stride:
+            return tf.nn.depthwise_conv2d(x[:, ::stride, ::stride, :], kernel, strides=[1, 1, 1, 1], padding="SAME")
         y = tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[dilation] * 2)
         return y[:, ::stride, ::stride, :]
     return tf.nn.depthwise_conv2d(
@@ -57,19 +62,20 @@ def _depthwise(x, kernel, stride, dilation=1):
     )
 
 
-def relu_conv_bn(x, weights, stride=1):
+def relu_conv_bn(x, weights, stride=1, activated=False):
     """ReLU, a KxK convolution and batch normalisation (cell input preprocessing).
 
     Args:
         x: NHWC tensor.
         weights: `(kernel,)`, kernel of shape [K, K, C_in, C_out].
         stride: int.
+        activated: `x` is already `relu(x)`, as `apply_operation` says.
 
     Returns:
         NHWC tensor with C_out channels.
     """
     (kernel,) = weights
-    return batch_norm(_same_padding_conv(tf.nn.relu(x), kernel, stride))
+    return batch_norm(_same_padding_conv(x if activated else tf.nn.relu(x), kernel, stride))
 
 
 def factorized_reduce(x, weights, stride=2, activated=False):

@@ -7,6 +7,12 @@ from those compiled pieces eagerly. A step therefore allocates exactly the
 activations of the architecture that runs, the K architectures of a step run one
 after another, and no graph ever holds the ~10^20 alternatives. Graph-mode
 dispatch with `tf.switch_case` was measured at 30x slower graph builds.
+
+What the eager composition must do by hand that a compiled graph does for free:
+node sums and concatenations run as compiled functions (eager `Add`/`ConcatV2`
+keep their inputs on the tape), a state read by several ReLU-first operations is
+ReLU'd once (graph CSE), and recomputation is traced into each compiled
+operation rather than wrapped around eager calls.
 """
 
 import math
@@ -92,7 +98,7 @@ class SuperNet(keras.Model):
         distribution=None,
         num_samples=16,
         seed=None,
-        recompute=True,
+        recompute="early_cells",
         auxiliary_weight=0.0,
         **kwargs,
     ):
@@ -204,15 +210,24 @@ class SuperNet(keras.Model):
         x = tf.cast(images, self.compute_dtype)
         # The stem is cheap to recompute (3 input channels) and its output is the widest tensor.
         s0 = s1 = self._run("stem", stem, x, [self.stem_kernel], policy is not False)
+        # Every cell output feeds the ReLU-first preprocessing of the next two
+        # cells: without recomputation they share one stored ReLU (r0, r1).
+        r0 = r1 = None
         for index, cell in enumerate(self.cells):
             recompute_cell = policy is True or (policy == "early_cells" and index < first_reduction)
+            in0, in1, shared = s0, s1, not recompute_cell
+            if shared:
+                r1 = self._run("relu", _relu, s1, [], False) if r1 is None else r1
+                r0 = r1 if s0 is s1 else (self._run("relu", _relu, s0, [], False) if r0 is None else r0)
+                in0, in1 = r0, r1
             if cell["reduction_prev"]:
-                p0 = self._run("reduce_input", _factorized_reduce, s0, cell["pre0"], recompute_cell)
+                p0 = self._run(("reduce_input", shared), PREPROCESS[True, shared], in0, cell["pre0"], recompute_cell)
             else:
-                p0 = self._run("preprocess", _preprocess, s0, cell["pre0"], recompute_cell)
-            p1 = self._run("preprocess", _preprocess, s1, cell["pre1"], recompute_cell)
+                p0 = self._run(("preprocess", shared), PREPROCESS[False, shared], in0, cell["pre0"], recompute_cell)
+            p1 = self._run(("preprocess", shared), PREPROCESS[False, shared], in1, cell["pre1"], recompute_cell)
             cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
             s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
+            r0, r1 = r1, None
             if index == self.auxiliary_index and self.auxiliary_weights:
                 self._auxiliary_input = s1  # read by auxiliary_loss, in the same tape
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
@@ -238,7 +253,8 @@ class SuperNet(keras.Model):
                 op = operations[op_index]
                 stride = 2 if cell["reduction"] and source < 2 else 1
                 edge = cell["edges"][node, source, op]
-                x, relu_first = states[source], ops.starts_with_relu(op, stride)
+                # Recomputed, an operation keeps only its input: a separate ReLU would store one more tensor.
+                x, relu_first = states[source], ops.starts_with_relu(op, stride) and not recompute
                 if relu_first:
                     if source not in activated:
                         activated[source] = self._run("relu", _relu, x, [], recompute)
@@ -252,9 +268,9 @@ class SuperNet(keras.Model):
         """`_apply`, optionally under `tf.recompute_grad`.
 
         Each operation is compiled once per (operation, stride, shapes) and
-        shared by all edges. With `recompute`, the tape keeps only the
-        operation's input and weights and the backward pass runs the operation
-        again.
+        shared by all edges. With `recompute`, the compiled function holds
+        `tf.recompute_grad`: the tape keeps only the operation's input and
+        weights and the backward function runs the operation again.
 
         Compiling whole nodes instead (both slots in one graph) was measured at
         121 s and 3.9 GB for the first 8-cell step, against 9 s here: the number
@@ -595,12 +611,13 @@ def check_recompute(recompute):
     )
 
 
-def _preprocess(x, weights):
-    return ops.relu_conv_bn(x, weights)
-
-
-def _factorized_reduce(x, weights):
-    return ops.factorized_reduce(x, weights)
+# (reduces, input already ReLU'd) -> the preprocessing of a cell input.
+PREPROCESS = {
+    (False, False): lambda x, weights: ops.relu_conv_bn(x, weights),
+    (False, True): lambda x, weights: ops.relu_conv_bn(x, weights, activated=True),
+    (True, False): lambda x, weights: ops.factorized_reduce(x, weights),
+    (True, True): lambda x, weights: ops.factorized_reduce(x, weights, activated=True),
+}
 
 
 def stem(x, weights):

@@ -78,10 +78,11 @@ def test_skip_connect_is_identity_then_factorized_reduce(strides):
     assert isinstance(layer, expected)
 
 
-def test_dil_conv_stride_two_subsamples_the_stride_one_output():
-    strided = layers.DilConv(FILTERS, 3, strides=2)
-    dense = layers.DilConv(FILTERS, 3, strides=1)
-    x = images()
+@pytest.mark.parametrize("kernel_size, size", [(3, 8), (5, 7)])
+def test_dil_conv_stride_two_subsamples_the_stride_one_output(kernel_size, size):
+    strided = layers.DilConv(FILTERS, kernel_size, strides=2)  # convolves the even pixels only
+    dense = layers.DilConv(FILTERS, kernel_size, strides=1)
+    x = images(size)
     strided(x)
     dense(x)
     dense.set_weights(strided.get_weights())
