@@ -128,7 +128,7 @@ def train_step(net, strategy, data):
     sizes = [int(tf.size(v)) for v in variables]
     pieces = tf.split(flat[:-2], sizes) if variables else []
     pairs = [(v, tf.reshape(g, v.shape) / count) for v, g in zip(variables, pieces)]
-    ran = [float(w) for w in weights if not (float(w) == 0.0 and net.skip_zero_weights)]
+    ran = [w for w in tf.unstack(weights) if not (float(w) == 0.0 and net.skip_zero_weights)]  # tensors, not floats
     for k, weight in enumerate(ran):
         net.accuracy_tracker.update_state(labels, logits[k], sample_weight=tf.fill(tf.shape(labels), weight))
     net.apply_step(pairs, choices, weights)

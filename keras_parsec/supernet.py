@@ -377,12 +377,12 @@ class SuperNet(keras.Model):
             x_train, y_train, choices, weights, skip=~finite
         )
         finite[dropped] = False
-        kept = float(tf.reduce_sum(tf.where(finite, weights, 0.0)))
+        kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `weighted_gradients`
         if not finite.all():
-            self._report_nonfinite(int(np.sum(~finite)), len(finite), kept == 0.0)
-            if kept == 0.0:
+            self._report_nonfinite(int(np.sum(~finite)), len(finite), float(kept) == 0.0)
+            if float(kept) == 0.0:
                 return self.step_logs()
-            if kept < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
+            if float(kept) < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
                 pairs = [(v, g / kept) for v, g in pairs]
                 outputs = [(logits, weight / kept) for logits, weight in outputs]
                 weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
@@ -428,9 +428,11 @@ class SuperNet(keras.Model):
         accumulated = {}
         weighted_loss = 0.0
         outputs, dropped = [], []
+        # Each weight stays a tensor: TensorFlow caches every Python float it converts to a tensor, for good.
+        weight_tensors = tf.unstack(tf.cast(weights, tf.float32), num=len(choices))
         for k, architecture in enumerate(choices):
-            weight = float(weights[k])
-            if (skip is not None and skip[k]) or (weight == 0.0 and self.skip_zero_weights):
+            weight = weight_tensors[k]
+            if (skip is not None and skip[k]) or (float(weight) == 0.0 and self.skip_zero_weights):
                 continue  # contributes exactly nothing to either gradient
             variables = self.architecture_variables(architecture)
             with tf.GradientTape() as tape:
@@ -446,7 +448,8 @@ class SuperNet(keras.Model):
             for variable, gradient in zip(variables, tape.gradient(loss, variables)):
                 if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
                     previous = accumulated.get(id(variable), (variable, 0.0))[1]
-                    accumulated[id(variable)] = (variable, previous + weight * tf.convert_to_tensor(gradient))
+                    gradient = tf.convert_to_tensor(gradient)
+                    accumulated[id(variable)] = (variable, previous + tf.cast(weight, gradient.dtype) * gradient)
             weighted_loss += weight * loss
             outputs.append((logits, weight))
         return list(accumulated.values()), weighted_loss, outputs, dropped
