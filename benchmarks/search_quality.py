@@ -43,6 +43,7 @@ flags.DEFINE_integer("filters", 8, "Initial filters of the searched and the retr
 flags.DEFINE_float("budget_s", 60.0, "Wall-clock seconds of every search.")
 flags.DEFINE_integer("seeds", 3, "Seeds per method.")
 flags.DEFINE_list("num_samples", ["1", "4", "16"], "Values of K for PARSEC.")
+flags.DEFINE_list("keras_tuner", ["random", "hyperband"], "Keras Tuner searches to run (random must be one of them).")
 flags.DEFINE_integer("parsec_epochs", 30, "PARSEC epochs (sizes the cosine schedule; the budget stops earlier).")
 flags.DEFINE_integer("trial_epochs", 4, "Epochs of one RandomSearch trial.")
 flags.DEFINE_integer("hyperband_max_epochs", 9, "Hyperband's max_epochs (factor 3).")
@@ -357,7 +358,7 @@ def run_all(splits, space, ks):
     runs, randoms, cache = [], [], {}
     try:
         for seed in range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.seeds):
-            for method in ["random", "hyperband"] + [f"parsec_k{k}" for k in ks]:
+            for method in list(FLAGS.keras_tuner) + [f"parsec_k{k}" for k in ks]:
                 start = time.perf_counter()
                 if method.startswith("parsec"):
                     k = int(method[len("parsec_k") :])
