@@ -69,13 +69,14 @@ class SuperNet(keras.Model):
         num_samples: K, architectures sampled per step.
         seed: int seed of the architecture sampler, or None.
         recompute: what the backward pass recomputes instead of storing.
-            True: the stem and every operation; "early_cells": the stem and
-            the cells before the first reduction, where activations are
-            largest per FLOP; False: nothing. Measured on the 8-cell,
-            16-filter network at batch 64 against one compiled architecture
-            (activation memory per example / CPU time per architecture):
-            True 0.74x / 1.93x, "early_cells" 1.29x / 1.77x, False 1.54x /
-            1.65x (`benchmarks/engine.py --recompute=...`).
+            True: the stem and every operation; "early_cells" (default): the
+            stem and the cells before the first reduction, where activations
+            are largest per FLOP; False: nothing. Measured on the 8-cell,
+            16-filter network at batch 64 against the same architecture
+            compiled as one graph (activation memory per example / CPU time
+            of a search step per architecture): True 0.62x / 1.9x,
+            "early_cells" 1.0x / 1.7-1.8x, False 1.2x / 1.5x
+            (`benchmarks/engine.py --recompute=...`; BENCHMARKS.md).
         auxiliary_weight: when positive, DARTS' auxiliary head reads cell
             `2 * num_cells // 3` and this weight times its loss joins the
             training loss (paper 4.2 fine-tunes with 0.4); the search batch's
