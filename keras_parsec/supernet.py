@@ -221,10 +221,9 @@ class SuperNet(keras.Model):
                 r1 = self._run("relu", _relu, s1, [], False) if r1 is None else r1
                 r0 = r1 if s0 is s1 else (self._run("relu", _relu, s0, [], False) if r0 is None else r0)
                 in0, in1 = r0, r1
-            if cell["reduction_prev"]:
-                p0 = self._run(("reduce_input", shared), PREPROCESS[True, shared], in0, cell["pre0"], recompute_cell)
-            else:
-                p0 = self._run(("preprocess", shared), PREPROCESS[False, shared], in0, cell["pre0"], recompute_cell)
+            reduces = cell["reduction_prev"]
+            kind = "reduce_input" if reduces else "preprocess"
+            p0 = self._run((kind, shared), PREPROCESS[reduces, shared], in0, cell["pre0"], recompute_cell)
             p1 = self._run(("preprocess", shared), PREPROCESS[False, shared], in1, cell["pre1"], recompute_cell)
             cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
             s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
@@ -258,7 +257,7 @@ class SuperNet(keras.Model):
                 x, relu_first = states[source], ops.starts_with_relu(op, stride) and not recompute
                 if relu_first:
                     if source not in activated:
-                        activated[source] = self._run("relu", _relu, x, [], recompute)
+                        activated[source] = self._run("relu", _relu, x, [], False)
                     x = activated[source]
                 operation = _bound_operation(op, stride, relu_first)
                 outputs.append(self._run((op, stride, relu_first), operation, x, edge, recompute))
@@ -380,10 +379,11 @@ class SuperNet(keras.Model):
         finite[dropped] = False
         kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `weighted_gradients`
         if not finite.all():
-            self._report_nonfinite(int(np.sum(~finite)), len(finite), float(kept) == 0.0)
-            if float(kept) == 0.0:
+            kept_value = float(kept)
+            self._report_nonfinite(int(np.sum(~finite)), len(finite), kept_value == 0.0)
+            if kept_value == 0.0:
                 return self.step_logs()
-            if float(kept) < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
+            if kept_value < float(tf.reduce_sum(weights)):  # renormalise over the architectures kept
                 pairs = [(v, g / kept) for v, g in pairs]
                 outputs = [(logits, weight / kept) for logits, weight in outputs]
                 weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
