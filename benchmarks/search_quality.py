@@ -17,7 +17,9 @@ of their best trial). PARSEC also runs a second time, planned for a fifth of
 the budget (`--fraction`): that budget, and its cosine schedule sized to it
 (epochs from the full run's pace, or `--fraction_epochs`); its mode when it ends
 is trained from scratch the same way and set against RandomSearch's answer and
-compute, seed by seed. As a reference, uniformly random architectures trained
+compute, seed by seed. With `--full_parsec=false` PARSEC runs only that once,
+given `--fraction` of the wall seconds and of the train examples the same seed's
+RandomSearch used, whichever runs out first. As a reference, uniformly random architectures trained
 with the same recipe (`--seeds=0` trains only these, to gauge how much the
 architecture matters at a given size).
 
@@ -27,6 +29,8 @@ The PARSEC runs' per-epoch entropy and mode accuracy are drawn with `plot_search
     python benchmarks/search_quality.py                            # 15 searches of --budget_s each, then retraining
     python benchmarks/search_quality.py --budget_s=10 --seeds=1 --num_samples=2 \\
         --final_epochs=2 --random_architectures=1 --num_cells=1 --filters=4   # smoke run
+    python benchmarks/search_quality.py --budget_s=600 --full_parsec=false --keras_tuner=random \\
+        --num_samples=2,4 --train_examples=300 --num_cells=3 --filters=4 --final_epochs=5   # the fifth target
 """
 
 import json
@@ -52,6 +56,12 @@ flags.DEFINE_integer("final_epochs", 15, "Epochs of the from-scratch training of
 flags.DEFINE_integer("random_architectures", 6, "Uniformly random architectures trained as a reference.")
 flags.DEFINE_float("fraction", 0.2, "PARSEC also runs a second time, planned for this fraction of the budget.")
 flags.DEFINE_integer("fraction_epochs", 0, "Epochs of that second run (0: planned from the full run's pace).")
+flags.DEFINE_bool(
+    "full_parsec",
+    True,
+    "Run PARSEC for the full budget too. False: PARSEC runs only once, given --fraction of the wall seconds "
+    "and of the train examples that the same seed's RandomSearch used, whichever runs out first.",
+)
 flags.DEFINE_string("results", "benchmarks/results", "Folder of the JSON results and the PNG plots.")
 flags.DEFINE_list("report_from", None, "Report from earlier runs' search_quality.json files instead of searching.")
 flags.DEFINE_integer("first_seed", 0, "Seeds are first_seed, first_seed + 1, ... (to split a run across processes).")
@@ -83,10 +93,16 @@ class Budget:
     dict that `callback()` closes over rather than on the callback instance.
     """
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, max_examples=None):
         self.start = time.perf_counter()
         self.deadline = self.start + seconds
+        self.max_examples = max_examples
         self.state = {"examples": 0, "events": []}
+
+    def spent(self, next_batch_examples):
+        """True once the deadline has passed or the next batch would exceed `max_examples`."""
+        over = self.max_examples is not None and self.state["examples"] + next_batch_examples > self.max_examples
+        return over or time.perf_counter() >= self.deadline
 
     def elapsed(self):
         return time.perf_counter() - self.start
@@ -102,7 +118,7 @@ class Budget:
 
             def on_train_batch_end(self, batch, logs=None):
                 budget.state["examples"] += examples_per_batch
-                if time.perf_counter() >= budget.deadline:
+                if budget.spent(examples_per_batch):
                     self.model.stop_training = True
 
             def on_epoch_end(self, epoch, logs=None):
@@ -177,14 +193,15 @@ def keras_tuner_search(method, seed, splits, space, directory):
     }
 
 
-def parsec_search(k, seed, splits, space, directory, budget_s, epochs, name):
-    """ParsecTuner (one run) with K samples, a cosine schedule of `epochs` epochs, stopped after `budget_s`.
+def parsec_search(k, seed, splits, space, directory, budget_s, epochs, name, max_examples=None):
+    """ParsecTuner (one run) with K samples, a cosine schedule of `epochs` epochs, stopped after `budget_s`
+    (or before the train examples would pass `max_examples`).
 
     Returns the run's record; its answer is the mode when the run ended (by the budget or the schedule).
     """
     import keras_parsec as kp
 
-    budget = Budget(budget_s)
+    budget = Budget(budget_s, max_examples)
     ends = []
 
     def on_epoch(model, epoch, logs):
@@ -225,20 +242,33 @@ def parsec_search(k, seed, splits, space, directory, budget_s, epochs, name):
     }
 
 
-def parsec_at_fraction(k, seed, splits, space, directory, full):
-    """A second PARSEC run planned for `fraction` of the budget: that budget, and a cosine schedule sized to it.
+def parsec_at_fraction(k, seed, splits, space, directory, full=None, rival=None):
+    """A PARSEC run planned for `fraction` of the budget: that budget, and a cosine schedule sized to it.
 
-    The schedule's epochs come from `--fraction_epochs`, or else from the full run's pace
-    (its seconds per epoch's worth of examples, tracing included, so the plan errs short).
+    With `rival` (the same seed's RandomSearch record) the budget is `fraction` of
+    the wall seconds and of the train examples that search used, whichever runs
+    out first, and the schedule's epochs are those the example budget allows.
+    Otherwise the budget is `fraction` of `--budget_s`, and the epochs come from
+    `--fraction_epochs`, or else from the full run's pace (its seconds per
+    epoch's worth of examples, tracing included, so the plan errs short).
     """
     steps = (len(splits["train"][0]) - len(splits["train"][0]) // 2) // FLAGS.batch_size
-    budget_s = FLAGS.fraction * FLAGS.budget_s
-    epochs = FLAGS.fraction_epochs
-    if not epochs:
-        epochs_done = full["examples"] / (k * FLAGS.batch_size * steps)
-        epochs = max(1, int(budget_s / (full["seconds"] / max(epochs_done, 1e-9))))
-    run = parsec_search(k, seed, splits, space, directory, budget_s, epochs, f"parsec_{k}_{seed}_fraction")
-    run.pop("history")
+    examples_per_epoch = k * FLAGS.batch_size * steps
+    max_examples = None
+    if rival is not None:
+        budget_s = FLAGS.fraction * rival["seconds"]
+        max_examples = int(FLAGS.fraction * rival["examples"])
+        epochs = max(1, max_examples // examples_per_epoch)
+    else:
+        budget_s = FLAGS.fraction * FLAGS.budget_s
+        epochs = FLAGS.fraction_epochs
+        if not epochs:
+            epochs_done = full["examples"] / examples_per_epoch
+            epochs = max(1, int(budget_s / (full["seconds"] / max(epochs_done, 1e-9))))
+    name = f"parsec_{k}_{seed}_fraction"
+    run = parsec_search(k, seed, splits, space, directory, budget_s, epochs, name, max_examples)
+    if rival is None:
+        run.pop("history")  # the full run's history is the one drawn
     return run
 
 
@@ -266,6 +296,18 @@ def train_from_scratch(genotype_json, splits, cache):
     return cache[genotype_json]
 
 
+def _summary_row(label, group):
+    """One table row: held-out accuracy (mean +- std, min-max) and compute of `group`'s runs."""
+    acc = np.array([r["test_accuracy"] for r in group])
+    count = [r.get("trials", r.get("epochs")) for r in group]
+    return (
+        f"| {label} | {len(group)} | {acc.mean():.4f} +- {acc.std():.4f} | {acc.min():.4f} - {acc.max():.4f} | "
+        f"{np.mean([r['val_accuracy'] for r in group]):.4f} | {np.mean([r['seconds'] for r in group]):.0f} | "
+        f"{np.mean([r['seconds_to_answer'] for r in group]):.0f} | "
+        f"{np.mean([r['examples'] for r in group]):.0f} | {count} |"
+    )
+
+
 def summarise(runs, randoms, fraction):
     """Markdown table: per method, held-out accuracy (mean +- std, min-max) and compute."""
     rows = [
@@ -276,24 +318,12 @@ def summarise(runs, randoms, fraction):
     methods = list(dict.fromkeys(r["method"] for r in runs))
     for method in methods:
         group = [r for r in runs if r["method"] == method]
-        acc = np.array([r["test_accuracy"] for r in group])
-        count = [r.get("trials", r.get("epochs")) for r in group]
-        rows.append(
-            f"| {method} | {len(group)} | {acc.mean():.4f} +- {acc.std():.4f} | {acc.min():.4f} - {acc.max():.4f} | "
-            f"{np.mean([r['val_accuracy'] for r in group]):.4f} | {np.mean([r['seconds'] for r in group]):.0f} | "
-            f"{np.mean([r['seconds_to_answer'] for r in group]):.0f} | "
-            f"{np.mean([r['examples'] for r in group]):.0f} | {count} |"
-        )
+        full = [r for r in group if "genotype" in r]
+        if full:
+            rows.append(_summary_row(method, full))
         early = [r["early"] for r in group if r.get("early")]
         if method.startswith("parsec") and early:
-            acc = np.array([e["test_accuracy"] for e in early])
-            rows.append(
-                f"| {method} planned for {fraction:g} of the budget | {len(early)} | "
-                f"{acc.mean():.4f} +- {acc.std():.4f} | "
-                f"{acc.min():.4f} - {acc.max():.4f} | {np.mean([e['val_accuracy'] for e in early]):.4f} | "
-                f"{np.mean([e['seconds'] for e in early]):.0f} | {np.mean([e['seconds'] for e in early]):.0f} | "
-                f"{np.mean([e['examples'] for e in early]):.0f} | {[e['epochs'] for e in early]} |"
-            )
+            rows.append(_summary_row(f"{method} planned for {fraction:g} of the budget", early))
     acc = np.array(randoms if randoms else [np.nan])
     rows.append(
         f"| uniformly random architectures | {len(acc)} | {acc.mean():.4f} +- {acc.std():.4f} | "
@@ -312,7 +342,7 @@ def plot_quality(runs, randoms, path):
     figure, axes = plt.subplots(figsize=(7, 4.5))
     methods = list(dict.fromkeys(r["method"] for r in runs))
     for i, method in enumerate(methods):
-        group = [r for r in runs if r["method"] == method]
+        group = [r for r in runs if r["method"] == method and "genotype" in r]
         axes.scatter(
             [r["seconds_to_answer"] for r in group], [r["test_accuracy"] for r in group], color=f"C{i}", label=method
         )
@@ -362,22 +392,37 @@ def run_all(splits, space, ks):
                 start = time.perf_counter()
                 if method.startswith("parsec"):
                     k = int(method[len("parsec_k") :])
-                    run = parsec_search(
-                        k, seed, splits, space, directory, FLAGS.budget_s, FLAGS.parsec_epochs, f"parsec_{k}_{seed}"
-                    )
-                    run["early"] = parsec_at_fraction(k, seed, splits, space, directory, run)
+                    if FLAGS.full_parsec:
+                        run = parsec_search(
+                            k, seed, splits, space, directory, FLAGS.budget_s, FLAGS.parsec_epochs, f"parsec_{k}_{seed}"
+                        )
+                        run["early"] = parsec_at_fraction(k, seed, splits, space, directory, full=run)
+                    else:
+                        rival = next(r for r in runs if r["method"] == "random" and r["seed"] == seed)
+                        run = {"method": method, "seed": seed}
+                        run["early"] = parsec_at_fraction(k, seed, splits, space, directory, rival=rival)
                 else:
                     run = keras_tuner_search(method, seed, splits, space, directory)
-                run["test_accuracy"] = train_from_scratch(run["genotype"], splits, cache)
+                if "genotype" in run:
+                    run["test_accuracy"] = train_from_scratch(run["genotype"], splits, cache)
                 if run.get("early"):
                     run["early"]["test_accuracy"] = train_from_scratch(run["early"]["genotype"], splits, cache)
                 runs.append(run)
                 early = run.get("early") or {}
+                full = (
+                    f"search {run['seconds']:.0f} s, answer at {run['seconds_to_answer']:.0f} s, "
+                    f"val {run['val_accuracy']:.4f}, held-out {run['test_accuracy']:.4f}"
+                    if "genotype" in run
+                    else "no full-budget run"
+                )
                 print(
-                    f"  {method:10s} seed {seed}: search {run['seconds']:.0f} s, answer at "
-                    f"{run['seconds_to_answer']:.0f} s, val {run['val_accuracy']:.4f}, held-out "
-                    f"{run['test_accuracy']:.4f}"
-                    + (f", at {early['seconds']:.0f} s: held-out {early['test_accuracy']:.4f}" if early else "")
+                    f"  {method:10s} seed {seed}: {full}"
+                    + (
+                        f", at {early['seconds']:.0f} s and {early['examples']} examples: held-out "
+                        f"{early['test_accuracy']:.4f}"
+                        if early
+                        else ""
+                    )
                     + f"  ({time.perf_counter() - start:.0f} s with retraining)",
                     flush=True,
                 )
@@ -443,11 +488,11 @@ def main(argv):
                 else "not met"
             )
             + ("; also >= the best over seeds" if early["test_accuracy"] >= best_random else "")
-            + f"; at the full budget {run['test_accuracy']:.4f}"
+            + (f"; at the full budget {run['test_accuracy']:.4f}" if "test_accuracy" in run else "")
         )
     os.makedirs(FLAGS.results, exist_ok=True)
     print(f"\nPlot: {plot_quality(runs, randoms, os.path.join(FLAGS.results, 'search_quality.png'))}")
-    histories = [r["history"] for r in runs if r["method"].startswith("parsec")]
+    histories = [r.get("history") or r["early"]["history"] for r in runs if r["method"].startswith("parsec")]
     labels = [f"K={r['method'][len('parsec_k') :]} seed {r['seed']}" for r in runs if r["method"].startswith("parsec")]
     curves = os.path.join(FLAGS.results, "search_quality_curves.png")
     print(f"Search curves (entropy, mode accuracy per epoch): {kp.plot_search(histories, curves, labels=labels)}")
