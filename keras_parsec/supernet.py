@@ -191,7 +191,7 @@ class SuperNet(keras.Model):
             self._compiled[signature] = function
         return function(inputs, weights)
 
-    def architecture_logits(self, images, choices, recompute=None):
+    def architecture_logits(self, images, choices, recompute=None, prefix=None):
         """Logits of the architecture `choices` on `images`.
 
         Args:
@@ -201,6 +201,8 @@ class SuperNet(keras.Model):
             recompute: a recompute policy (see `SuperNet`); default
                 `self.recompute`. Forward-only passes (search batch, validation)
                 pass False: with no gradient to take there is nothing to save.
+            prefix: `shared_prefix(images)`, computed once for all the
+                architectures of a step; None computes it here.
 
         Returns:
             Logits [batch, num_classes].
@@ -208,29 +210,65 @@ class SuperNet(keras.Model):
         choices = np.asarray(choices).tolist()
         policy = self.recompute if recompute is None else check_recompute(recompute)
         first_reduction = min(self.search_space.reduction_indices, default=len(self.cells))
-        x = tf.cast(images, self.compute_dtype)
-        # The stem is cheap to recompute (3 input channels) and its output is the widest tensor.
-        s0 = s1 = self._run("stem", stem, x, [self.stem_kernel], policy is not False)
+        if prefix is None:
+            x = tf.cast(images, self.compute_dtype)
+            # The stem is cheap to recompute (3 input channels) and its output is the widest tensor.
+            stem_output = self._run("stem", stem, x, [self.stem_kernel], policy is not False)
+        else:
+            stem_output = None  # only read by the preprocessing that `prefix` holds
+        s0 = s1 = stem_output
         # Every cell output feeds the ReLU-first preprocessing of the next two
         # cells: without recomputation they share one stored ReLU (r0, r1).
         r0 = r1 = None
         for index, cell in enumerate(self.cells):
             recompute_cell = policy is True or (policy == "early_cells" and index < first_reduction)
-            in0, in1, shared = s0, s1, not recompute_cell
+            p0, p1 = prefix[index] if prefix is not None and index < len(prefix) else (None, None)
+            shared = not recompute_cell
+            in0, in1 = s0, s1
             if shared:
-                r1 = self._run("relu", _relu, s1, [], False) if r1 is None else r1
-                r0 = r1 if s0 is s1 else (self._run("relu", _relu, s0, [], False) if r0 is None else r0)
-                in0, in1 = r0, r1
-            reduces = cell["reduction_prev"]
-            kind = "reduce_input" if reduces else "preprocess"
-            p0 = self._run((kind, shared), PREPROCESS[reduces, shared], in0, cell["pre0"], recompute_cell)
-            p1 = self._run(("preprocess", shared), PREPROCESS[False, shared], in1, cell["pre1"], recompute_cell)
+                if p1 is None:
+                    r1 = self._run("relu", _relu, s1, [], False) if r1 is None else r1
+                    in1 = r1
+                if p0 is None:
+                    r0 = r1 if s0 is s1 else (self._run("relu", _relu, s0, [], False) if r0 is None else r0)
+                    in0 = r0
+            if p0 is None:
+                p0 = self._preprocess(cell, 0, in0, shared, recompute_cell)
+            if p1 is None:
+                p1 = self._preprocess(cell, 1, in1, shared, recompute_cell)
             cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
             s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
             r0, r1 = r1, None
             if index == self.auxiliary_index and self.auxiliary_weights:
                 self._auxiliary_input = s1  # read by auxiliary_loss, in the same tape
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
+
+    def _preprocess(self, cell, which, x, activated, recompute):
+        """Cell input `which` (0: two cells back, 1: the previous cell) brought to the cell's channels."""
+        reduces = which == 0 and cell["reduction_prev"]
+        kind = "reduce_input" if reduces else "preprocess"
+        return self._run((kind, activated), PREPROCESS[reduces, activated], x, cell[f"pre{which}"], recompute)
+
+    def shared_prefix(self, images):
+        """What every architecture computes alike on `images`: the stem and the preprocessing of its output.
+
+        The stem output is both inputs of the first cell and the first input of
+        the second, and no choice touches it: a step computes these once for
+        its K architectures (forward, and backward in `weighted_gradients`).
+
+        Returns:
+            A list with, per leading cell, its preprocessed inputs `(p0, p1)`,
+            None where an input depends on the architecture.
+        """
+        x = tf.cast(images, self.compute_dtype)
+        activated = self._run("relu", _relu, self._run("stem", stem, x, [self.stem_kernel], False), [], False)
+        prefix = [(self._preprocess(cell, 0, activated, True, False), None) for cell in self.cells[:2]]
+        prefix[0] = (prefix[0][0], self._preprocess(self.cells[0], 1, activated, True, False))
+        return prefix
+
+    def prefix_variables(self):
+        """The weights `shared_prefix` reads."""
+        return [self.stem_kernel] + [w for cell in self.cells[:2] for w in cell["pre0"]] + self.cells[0]["pre1"]
 
     def _cell(self, s0, s1, cell, choices, recompute):
         """One cell of architecture `choices`.
@@ -280,8 +318,11 @@ class SuperNet(keras.Model):
             return self._apply(("recompute", key), _recomputed(python_function), x, weights)
         return self._apply(key, python_function, x, weights)
 
-    def architecture_variables(self, choices):
-        """The trainable variables architecture `choices` uses (the rest get no gradient)."""
+    def architecture_variables(self, choices, with_prefix=True):
+        """The trainable variables architecture `choices` uses (the rest get no gradient).
+
+        `with_prefix=False` leaves out `prefix_variables()`.
+        """
         choices = np.asarray(choices).tolist()
         operations = self.search_space.operations
         used = [self.stem_kernel]
@@ -293,6 +334,9 @@ class SuperNet(keras.Model):
                     used += cell["edges"][node, source, operations[op_index]]
         used += self.auxiliary_weights
         unique = {id(v): v for v in used + [self.classifier_kernel, self.classifier_bias]}
+        if not with_prefix:
+            for variable in self.prefix_variables():
+                unique.pop(id(variable))
         return list(unique.values())
 
     def call(self, inputs, training=False):
@@ -353,9 +397,12 @@ class SuperNet(keras.Model):
         dist = self.distribution
         return dist_lib.sample_choices(dist.logits, dist.mask, self.num_samples, seed).numpy()
 
-    def log_likelihood(self, images, labels, choices):
-        """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8)."""
-        logits = self.architecture_logits(images, choices, recompute=False)
+    def log_likelihood(self, images, labels, choices, prefix=None):
+        """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8).
+
+        `prefix`: `shared_prefix(images)`, when several architectures score the same batch.
+        """
+        logits = self.architecture_logits(images, choices, recompute=False, prefix=prefix)
         return -tf.reduce_sum(cross_entropy(labels, logits))
 
     def train_step(self, data):
@@ -406,7 +453,8 @@ class SuperNet(keras.Model):
 
     def search_log_likelihoods(self, images, labels, choices):
         """[K] summed log-likelihoods of a search batch, one per architecture (Algorithm 1, line 8)."""
-        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
+        prefix = self.shared_prefix(images)
+        return tf.stack([self.log_likelihood(images, labels, c, prefix) for c in choices])
 
     def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None):
         """sum_k w_k grad_v loss_k on a train batch (Algorithm 1, lines 9-10).
@@ -431,13 +479,20 @@ class SuperNet(keras.Model):
         outputs, dropped = [], []
         # Each weight stays a tensor: TensorFlow caches every Python float it converts to a tensor, for good.
         weight_tensors = tf.unstack(tf.cast(weights, tf.float32), num=len(choices))
+        # The prefix every architecture shares runs once, without a tape; each
+        # architecture's gradient stops at its outputs, and the weighted sum of
+        # those gradients goes back through a recomputed prefix once, at the end.
+        prefix = self.shared_prefix(images)
+        prefix_outputs = [t for pair in prefix for t in pair if t is not None]
+        prefix_gradients = [None] * len(prefix_outputs)
         for k, architecture in enumerate(choices):
             weight = weight_tensors[k]
             if (skip is not None and skip[k]) or (float(weight) == 0.0 and self.skip_zero_weights):
                 continue  # contributes exactly nothing to either gradient
-            variables = self.architecture_variables(architecture)
+            variables = self.architecture_variables(architecture, with_prefix=False)
             with tf.GradientTape() as tape:
-                logits = self.architecture_logits(images, architecture)
+                tape.watch(prefix_outputs)
+                logits = self.architecture_logits(images, architecture, prefix=prefix)
                 if normalizer is None:
                     loss = tf.reduce_mean(cross_entropy(labels, logits))
                 else:
@@ -446,13 +501,25 @@ class SuperNet(keras.Model):
             if not np.isfinite(float(loss)):
                 dropped.append(k)  # its weight goes to the others
                 continue
-            for variable, gradient in zip(variables, tape.gradient(loss, variables)):
-                if gradient is not None:  # None: e.g. a cell input no node of this architecture reads
-                    previous = accumulated.get(id(variable), (variable, 0.0))[1]
-                    gradient = tf.convert_to_tensor(gradient)
-                    accumulated[id(variable)] = (variable, previous + tf.cast(weight, gradient.dtype) * gradient)
+            gradients = tape.gradient(loss, variables + prefix_outputs)
+            for variable, gradient in zip(variables, gradients):
+                _accumulate(accumulated, variable, gradient, weight)
+            for i, gradient in enumerate(gradients[len(variables) :]):
+                if gradient is not None:  # None: a prefix output no node of this architecture reads
+                    weighted = tf.cast(weight, gradient.dtype) * gradient
+                    prefix_gradients[i] = weighted if prefix_gradients[i] is None else prefix_gradients[i] + weighted
             weighted_loss += weight * loss
             outputs.append((logits, weight))
+        reached = [i for i, gradient in enumerate(prefix_gradients) if gradient is not None]
+        if reached:
+            variables = self.prefix_variables()
+            with tf.GradientTape() as tape:
+                recomputed = [t for pair in self.shared_prefix(images) for t in pair if t is not None]
+            gradients = tape.gradient(
+                [recomputed[i] for i in reached], variables, output_gradients=[prefix_gradients[i] for i in reached]
+            )
+            for variable, gradient in zip(variables, gradients):
+                _accumulate(accumulated, variable, gradient, None)
         return list(accumulated.values()), weighted_loss, outputs, dropped
 
     def apply_step(self, pairs, choices, weights):
@@ -563,6 +630,20 @@ class SuperNet(keras.Model):
         self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def _accumulate(accumulated, variable, gradient, weight):
+    """Adds `weight * gradient` (`gradient` if `weight` is None) to `accumulated[id(variable)]`.
+
+    A None gradient (a weight this architecture did not reach) adds nothing.
+    """
+    if gradient is None:
+        return
+    gradient = tf.convert_to_tensor(gradient)
+    if weight is not None:
+        gradient = tf.cast(weight, gradient.dtype) * gradient
+    previous = accumulated.get(id(variable), (variable, None))[1]
+    accumulated[id(variable)] = (variable, gradient if previous is None else previous + gradient)
 
 
 def _add(inputs, weights):

@@ -485,8 +485,8 @@ def one_step(choices, poisoned=None, on="search", skip_zero_weights=True):
     train, search = search_batches()
     clean = net.architecture_logits
 
-    def architecture_logits(images, architecture, recompute=None):
-        logits = clean(images, architecture)
+    def architecture_logits(images, architecture, recompute=None, prefix=None):
+        logits = clean(images, architecture, prefix=prefix)
         bad = any(np.array_equal(architecture, choices[k]) for k in poisoned or ())
         return logits * np.nan if bad and (images is search[0]) == (on == "search") else logits
 
@@ -535,7 +535,9 @@ def test_a_step_where_every_architecture_is_non_finite_is_skipped():
     before = state_of(net)
     iterations = (int(net.weight_optimizer.iterations), int(net.architecture_optimizer.iterations))
     clean = net.architecture_logits
-    net.architecture_logits = lambda images, architecture, recompute=None: clean(images, architecture) * np.nan
+    net.architecture_logits = lambda images, architecture, recompute=None, prefix=None: (
+        clean(images, architecture) * np.nan
+    )
     train, search = search_batches()
     with pytest.warns(RuntimeWarning, match="no architecture was finite, so the step is skipped"):
         logs = net.train_step((train, search))

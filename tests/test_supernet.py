@@ -135,7 +135,7 @@ def test_an_architecture_with_weight_zero_changes_no_weights_of_its_own():
         normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_3x3", 2)],
         reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_3x3", 2)],
     )
-    net.log_likelihood = lambda x, y, c: tf.constant(0.0 if np.array_equal(c, kept) else -1e4)
+    net.log_likelihood = lambda x, y, c, prefix=None: tf.constant(0.0 if np.array_equal(c, kept) else -1e4)
     own = [v for v in net.architecture_variables(dropped) if "sep_conv" in v.path]
     values = [v.numpy().copy() for v in own]
     shared = net.classifier_kernel.numpy().copy()
@@ -150,9 +150,9 @@ def test_peak_activations_do_not_depend_on_k_because_samples_run_one_by_one():
     calls = []
     original = net.architecture_logits
 
-    def recording(images, choices, recompute=None):
+    def recording(images, choices, recompute=None, prefix=None):
         calls.append((np.asarray(choices).shape, recompute))
-        return original(images, choices, recompute)
+        return original(images, choices, recompute, prefix)
 
     net.architecture_logits = recording
     run_step_with(net, net.sample_choices())
@@ -293,3 +293,31 @@ def test_sharing_one_relu_per_state_changes_neither_logits_nor_gradients(monkeyp
         assert (a is None) == (b is None)  # None: a cell input no node reads
         if a is not None:
             np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("recompute", [False, "early_cells", True])
+@pytest.mark.parametrize("num_cells", [1, 3])
+def test_sharing_the_prefix_across_architectures_changes_no_gradient_or_likelihood(recompute, num_cells):
+    net = tiny_net(num_samples=3, space=tiny_space(num_cells=num_cells))
+    net.recompute = recompute
+    x, y = tiny_batch()
+    choices = net.sample_choices()
+    weights = tf.constant([0.5, 0.2, 0.3])
+    pairs, weighted_loss, _, _ = net.weighted_gradients(x, y, choices, weights)
+    expected, expected_loss = {}, 0.0
+    for k, architecture in enumerate(choices):  # each architecture alone, nothing shared
+        variables = net.architecture_variables(architecture)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, net.architecture_logits(x, architecture)))
+        for variable, gradient in zip(variables, tape.gradient(loss, variables)):
+            if gradient is not None:
+                total = expected.get(id(variable), 0.0) + float(weights[k]) * tf.convert_to_tensor(gradient)
+                expected[id(variable)] = total
+        expected_loss += float(weights[k]) * float(loss)
+    assert {id(v) for v, _ in pairs} == set(expected)
+    assert {id(v) for v in net.prefix_variables()} <= set(expected)
+    for variable, gradient in pairs:
+        np.testing.assert_allclose(gradient, expected[id(variable)], rtol=1e-4, atol=1e-6, err_msg=variable.path)
+    np.testing.assert_allclose(float(weighted_loss), expected_loss, rtol=1e-5)
+    alone = [float(net.log_likelihood(x, y, architecture)) for architecture in choices]
+    np.testing.assert_allclose(net.search_log_likelihoods(x, y, choices), alone, rtol=1e-5)
