@@ -239,8 +239,8 @@ class SuperNet(keras.Model):
             cell_choices = choices[REDUCE if cell["reduction"] else NORMAL]
             s0, s1 = s1, self._cell(p0, p1, cell, cell_choices, recompute_cell)
             r0, r1 = r1, None
-            if index == self.auxiliary_index and self.auxiliary_weights:
-                self._auxiliary_input = s1  # read by auxiliary_loss, in the same tape
+            if index == self.auxiliary_index and self.auxiliary_weights and recompute is not False:
+                self._auxiliary_input = s1  # read by auxiliary_loss, in the same tape; forward-only passes keep none
         return self._apply("classifier", classifier, s1, [self.classifier_kernel, self.classifier_bias])
 
     def _preprocess(self, cell, which, x, activated, recompute):

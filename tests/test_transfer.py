@@ -55,6 +55,14 @@ def test_supernet_auxiliary_loss_joins_training_only():
     assert logits.shape == (4, 3)
 
 
+def test_forward_only_passes_keep_no_auxiliary_features():
+    net = supernet(0.4)
+    x, y = batch()
+    net.search_log_likelihoods(x, y, net.sample_choices())
+    net.test_step((x, y))
+    assert net._auxiliary_input is None  # nothing held until, or leaking into, the next train pass
+
+
 def test_supernet_auxiliary_weights_train_and_scale_the_loss():
     net = supernet(0.4)
     net.compile()
