@@ -12,7 +12,9 @@ What the eager composition must do by hand that a compiled graph does for free:
 node sums and concatenations run as compiled functions (eager `Add`/`ConcatV2`
 keep their inputs on the tape), a state read by several ReLU-first operations is
 ReLU'd once (graph CSE), and recomputation is traced into each compiled
-operation rather than wrapped around eager calls.
+operation rather than wrapped around eager calls. What no single graph could
+do: the K architectures of a step share one stem and the preprocessing of its
+output (`shared_prefix`), forward and backward.
 """
 
 import math
