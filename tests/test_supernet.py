@@ -235,8 +235,11 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
     original = net._apply
 
     def recording(key, function, inputs, weights):
-        if key[0] == "recompute" and key[1] != "relu":  # the shared ReLUs follow their operations
-            recomputed.append(tuple(inputs.shape))
+        operation, x = key, inputs
+        if isinstance(key, tuple) and key[-1] == "plus":  # an operation plus the node's other operand
+            operation, x = key[0], inputs[0]
+        if operation[0] == "recompute" and operation[1] != "relu":  # the shared ReLUs follow their operations
+            recomputed.append(tuple(x.shape))
         return original(key, function, inputs, weights)
 
     monkeypatch.setattr(net, "_apply", recording)
@@ -255,12 +258,12 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
 def unshared_preprocessing(run):
     """`SuperNet._run` that gives every preprocessing its own ReLU, as it was before sharing."""
 
-    def unshared(self, key, function, x, weights, recompute):
+    def unshared(self, key, function, x, weights, recompute, addend=None):
         if key == "relu":
             return x  # the preprocessing below applies the ReLU itself
         if isinstance(key, tuple) and key[0] in ("preprocess", "reduce_input") and key[1]:
             key, function = (key[0], False), supernet_lib.PREPROCESS[key[0] == "reduce_input", False]
-        return run(self, key, function, x, weights, recompute)
+        return run(self, key, function, x, weights, recompute, addend)
 
     return unshared
 
