@@ -9,7 +9,8 @@ sampled architectures, and the table prints ratios:
   a training step of a fixed architecture and a DARTS all-operations step;
 - time per sampled architecture: a search step (K search forwards plus K train
   forward/backward passes, none skipped) divided by K, against a training step
-  of the same architectures compiled one at a time;
+  of the same architectures compiled one at a time; `--rounds` pairs of children
+  in turn, the table showing the medians and each round's ratio printed below it;
 - graph build and first step;
 - peak memory of search steps with K=1 and with K.
 
@@ -33,6 +34,9 @@ flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memo
 flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
+flags.DEFINE_integer(
+    "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
+)
 flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
 FLAGS = flags.FLAGS
 
@@ -63,7 +67,8 @@ def main(argv):
     for kind in kinds:
         peaks = [_run_child(kind, b, k)["peak_rss_mb"] for b in batches]
         memory[kind] = measure.memory_slope(batches, peaks)
-    timing = {kind: _run_child(kind, FLAGS.batch_size, k) for kind in kinds}
+    rounds = [{kind: _run_child(kind, FLAGS.batch_size, k) for kind in kinds} for _ in range(FLAGS.rounds)]
+    timing = {kind: measure.median_run([r[kind] for r in rounds]) for kind in kinds}
     peak_k1 = _run_child("parsec", FLAGS.batch_size, 1)["peak_rss_mb"]
     fixed = timing["fixed"]
     rows = [
@@ -95,6 +100,15 @@ def main(argv):
         cells = " | ".join(f"{values[kd]:.3f}" for kd in kinds)
         ratios = " | ".join(f"{values[kd] / base:.2f}x" for kd in kinds[1:])
         print(f"| {name} | {cells} | {ratios} |")
+    for name, parsec_key, fixed_key in (
+        ("time", "per_architecture_s", "step_s"),
+        ("CPU time", "cpu_per_architecture_s", "cpu_step_s"),
+    ):
+        ratios = sorted(r["parsec"][parsec_key] / r["fixed"][fixed_key] for r in rounds)
+        print(
+            f"{name} per architecture, PARSEC/fixed in each of {len(rounds)} rounds (children in turn): "
+            + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+        )
     peak_k = timing["parsec"]["peak_rss_mb"]
     print(
         f"\nPARSEC peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "

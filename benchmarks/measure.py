@@ -204,6 +204,11 @@ def run(kind, batch, num_samples, config, timeout=None):
     return result
 
 
+def median_run(results):
+    """Per key, the median over `results` (dicts of numbers from children of one kind)."""
+    return {key: float(np.median([r[key] for r in results])) for key in results[0]}
+
+
 def memory_slope(batches, peaks):
     """Activation memory per example: least-squares slope of peak RSS (MB) over batch size."""
     return float(np.polyfit(np.asarray(batches, float), np.asarray(peaks, float), 1)[0])
