@@ -425,13 +425,16 @@ class SuperNet(keras.Model):
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
-        log_likelihoods = self.search_log_likelihoods(x_search, y_search, choices)
+        # An architecture sampled twice runs once, with the sum of its weights (exact; common once pi concentrates).
+        distinct, first, inverse = distinct_architectures(choices)
+        log_likelihoods = tf.gather(self.search_log_likelihoods(x_search, y_search, distinct), inverse)
         weights = dist_lib.importance_weights(log_likelihoods)  # 0 for a NaN or infinite log-likelihood
         finite = np.isfinite(log_likelihoods.numpy())
+        merged = tf.math.unsorted_segment_sum(weights, inverse, len(distinct))
         pairs, weighted_loss, outputs, dropped = self.weighted_gradients(
-            x_train, y_train, choices, weights, skip=~finite
+            x_train, y_train, distinct, merged, skip=~finite[first]
         )
-        finite[dropped] = False
+        finite[np.isin(inverse, dropped)] = False
         kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `weighted_gradients`
         if not finite.all():
             kept_value = float(kept)
@@ -638,6 +641,26 @@ class SuperNet(keras.Model):
         self.loss_tracker.update_state(tf.reduce_mean(cross_entropy(y, logits)))
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def distinct_architectures(choices):
+    """The distinct architectures among `choices`, in order of first appearance.
+
+    Args:
+        choices: [K, 2, N, 2] int array.
+
+    Returns:
+        `(distinct, first, inverse)`: the distinct architectures, the index in
+        `choices` of each one's first appearance, and for each of the K the
+        index of its architecture in `distinct`.
+    """
+    choices = np.asarray(choices)
+    _, first, inverse = np.unique(choices.reshape(len(choices), -1), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    first = first[order]
+    return choices[first], first, rank[np.reshape(inverse, -1)]
 
 
 def _accumulate(accumulated, variable, gradient, weight):

@@ -324,3 +324,38 @@ def test_sharing_the_prefix_across_architectures_changes_no_gradient_or_likeliho
     np.testing.assert_allclose(float(weighted_loss), expected_loss, rtol=1e-5)
     alone = [float(net.log_likelihood(x, y, architecture)) for architecture in choices]
     np.testing.assert_allclose(net.search_log_likelihoods(x, y, choices), alone, rtol=1e-5)
+
+
+def test_distinct_architectures_keep_the_order_of_first_appearance():
+    a, b, c = (np.full((2, 2, 2), v) for v in (5, 1, 3))
+    distinct, first, inverse = supernet_lib.distinct_architectures(np.stack([a, b, a, c, b]))
+    np.testing.assert_array_equal(distinct, np.stack([a, b, c]))
+    np.testing.assert_array_equal(first, [0, 1, 3])
+    np.testing.assert_array_equal(inverse, [0, 1, 0, 2, 1])
+
+
+def test_an_architecture_sampled_twice_runs_once_with_both_weights():
+    net = tiny_net(num_samples=4)
+    reference = tiny_net(num_samples=4)
+    a, b, c = net.sample_choices()[:3]
+    choices = np.stack([a, b, a, c])
+    calls = []
+    original = net.architecture_logits
+
+    def counting(images, architecture, recompute=None, prefix=None):
+        calls.append(recompute)
+        return original(images, architecture, recompute, prefix)
+
+    net.architecture_logits = counting
+    x, y = tiny_batch()
+    net.sample_choices = lambda: choices
+    net.train_step(((x, y), (x, y)))
+    assert len(calls) == 3 + 3  # three distinct architectures: search forward and train pass each
+    # Against Algorithm 1 over all four samples, duplicates included.
+    reference.build_optimizers()
+    weights = kp.distribution.importance_weights(reference.search_log_likelihoods(x, y, choices))
+    pairs, _, _, _ = reference.weighted_gradients(x, y, choices, weights)
+    reference.apply_step(pairs, choices, weights)
+    for mine, theirs in zip(net.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6, err_msg=mine.path)
+    np.testing.assert_allclose(net.distribution.logits.numpy(), reference.distribution.logits.numpy(), atol=1e-6)
