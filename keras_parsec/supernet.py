@@ -495,7 +495,7 @@ class SuperNet(keras.Model):
         # those gradients goes back through a recomputed prefix once, at the end.
         prefix = self.shared_prefix(images)
         prefix_outputs = [t for pair in prefix for t in pair if t is not None]
-        prefix_gradients = [None] * len(prefix_outputs)
+        prefix_gradients = {}  # id(prefix output) -> (output, weighted sum of its gradients)
         for k, architecture in enumerate(choices):
             weight = weight_tensors[k]
             if (skip is not None and skip[k]) or (float(weight) == 0.0 and self.skip_zero_weights):
@@ -515,19 +515,19 @@ class SuperNet(keras.Model):
             gradients = tape.gradient(loss, variables + prefix_outputs)
             for variable, gradient in zip(variables, gradients):
                 _accumulate(accumulated, variable, gradient, weight)
-            for i, gradient in enumerate(gradients[len(variables) :]):
-                if gradient is not None:  # None: a prefix output no node of this architecture reads
-                    weighted = tf.cast(weight, gradient.dtype) * gradient
-                    prefix_gradients[i] = weighted if prefix_gradients[i] is None else prefix_gradients[i] + weighted
+            for output, gradient in zip(prefix_outputs, gradients[len(variables) :]):
+                _accumulate(prefix_gradients, output, gradient, weight)  # None: an output no node reads
             weighted_loss += weight * loss
             outputs.append((logits, weight))
-        reached = [i for i, gradient in enumerate(prefix_gradients) if gradient is not None]
+        reached = [i for i, output in enumerate(prefix_outputs) if id(output) in prefix_gradients]
         if reached:
             variables = self.prefix_variables()
             with tf.GradientTape() as tape:
                 recomputed = [t for pair in self.shared_prefix(images) for t in pair if t is not None]
             gradients = tape.gradient(
-                [recomputed[i] for i in reached], variables, output_gradients=[prefix_gradients[i] for i in reached]
+                [recomputed[i] for i in reached],
+                variables,
+                output_gradients=[prefix_gradients[id(prefix_outputs[i])][1] for i in reached],
             )
             for variable, gradient in zip(variables, gradients):
                 _accumulate(accumulated, variable, gradient, None)
@@ -666,7 +666,8 @@ def distinct_architectures(choices):
 def _accumulate(accumulated, variable, gradient, weight):
     """Adds `weight * gradient` (`gradient` if `weight` is None) to `accumulated[id(variable)]`.
 
-    A None gradient (a weight this architecture did not reach) adds nothing.
+    `variable` is what the gradient is of: a weight, or a tensor such as a
+    prefix output. A None gradient (one this architecture did not reach) adds nothing.
     """
     if gradient is None:
         return
