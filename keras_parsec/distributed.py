@@ -11,6 +11,7 @@ driven from the cross-replica context, with TensorFlow's own machinery only:
    architectures among replicas instead would keep whole batches on each device,
    but leaves replicas idle when K is not a multiple of their number and makes
    the step's memory that of the global batch; splitting the batch scales both.
+   An architecture sampled twice runs once, with the sum of its weights.
 2. Each replica returns the summed log-likelihood of its share of the search
    batch for each architecture (`strategy.run`); `strategy.reduce(SUM)` gives the
    global batch's log-likelihoods, and the importance weights are computed from
@@ -19,6 +20,9 @@ driven from the cross-replica context, with TensorFlow's own machinery only:
    the train batch, flattened into one vector with the example count and the
    loss; one `strategy.reduce(SUM)` all-reduces it, and the division by the
    global count gives exactly the gradient of the global batch's mean loss.
+   An architecture whose train loss is NaN or infinite on any replica is left
+   out on all of them (one all-reduce of a flag per architecture), so every
+   replica sends the same layout, and the others are renormalised.
 4. Clipping, weight decay, the SGD step on v and the Adam step on pi run once in
    the cross-replica context, which updates every mirrored copy identically.
 
@@ -29,10 +33,9 @@ on R replicas equals a single-device run whose batch is normalised in R groups.
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
-from keras_parsec import distribution as dist_lib
+from keras_parsec import supernet
 from keras_parsec.supernet import cross_entropy
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -103,37 +106,47 @@ def train_step(net, strategy, data):
     with strategy.scope():
         net.build_optimizers()
     choices = net.sample_choices()
+    distinct, first, inverse = supernet.distinct_architectures(choices)  # a repeated sample runs once
     log_likelihoods = strategy.reduce(
-        SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, choices)), axis=None
+        SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, distinct)), axis=None
     )
-    weights = dist_lib.importance_weights(log_likelihoods)
-    layouts = []
+    weights, merged, skip = supernet.merged_weights(tf.gather(log_likelihoods, inverse), first, inverse)
+    ran = []  # per replica: (variables, weights of the architectures that ran, dropped)
 
     def replica_gradients(images, labels):
-        # A NaN search likelihood has weight 0 on every replica; a NaN train loss
-        # on one replica only is not handled here (the replicas' layouts would differ).
-        pairs, loss, outputs, _ = net.weighted_gradients(
-            images, labels, choices, weights, normalizer=1.0, skip=~np.isfinite(log_likelihoods.numpy())
+        pairs, loss, outputs, dropped = net.weighted_gradients(
+            images, labels, distinct, merged, normalizer=1.0, skip=skip, agree=_finite_on_every_replica
         )
-        layouts.append([variable for variable, _ in pairs])
+        ran.append(([variable for variable, _ in pairs], [weight for _, weight in outputs], dropped))
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         flat = tf.concat([tf.reshape(g, [-1]) for _, g in pairs] + [tf.stack([count, loss])], axis=0)
-        return flat, tf.stack([logits for logits, _ in outputs]), labels
+        if outputs:
+            logits = tf.stack([logits for logits, _ in outputs])
+        else:
+            logits = tf.zeros([0, tf.shape(labels)[0], net.num_classes])
+        return flat, logits, labels
 
     flat, logits, labels = strategy.run(replica_gradients, args=(x_train, y_train))
     flat = strategy.reduce(SUM, flat, axis=None)
     logits, labels = strategy.gather(logits, axis=1), strategy.gather(labels, axis=0)
     count, loss = flat[-2], flat[-1]
-    variables = layouts[0]  # the same on every replica: it depends only on `choices` and `weights`
+    variables, output_weights, dropped = ran[0]  # the same on every replica: `agree` keeps them in step
     sizes = [int(tf.size(v)) for v in variables]
     pieces = tf.split(flat[:-2], sizes) if variables else []
     pairs = [(v, tf.reshape(g, v.shape) / count) for v, g in zip(variables, pieces)]
-    ran = [w for w in tf.unstack(weights) if not (float(w) == 0.0 and net.skip_zero_weights)]  # tensors, not floats
-    for k, weight in enumerate(ran):
-        net.accuracy_tracker.update_state(labels, logits[k], sample_weight=tf.fill(tf.shape(labels), weight))
-    net.apply_step(pairs, choices, weights)
-    net.loss_tracker.update_state(loss / count)
-    return net.step_logs()
+    outputs = list(zip(tf.unstack(logits, num=len(output_weights)), output_weights))
+    return net.finish_step(choices, weights, skip, inverse, labels, (pairs, loss / count, outputs, dropped))
+
+
+def _finite_on_every_replica(loss):
+    """Inside `strategy.run`: True when `loss` is finite on every replica.
+
+    Every replica leaves out an architecture whose train loss is NaN or
+    infinite on any of them, so all of them send gradients of the same shapes.
+    """
+    context = tf.distribute.get_replica_context()
+    nonfinite = tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32)
+    return float(context.all_reduce(SUM, nonfinite)) == 0.0
 
 
 def writer_directory(directory, strategy):

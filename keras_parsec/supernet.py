@@ -419,21 +419,39 @@ class SuperNet(keras.Model):
         An architecture whose loss on either batch is NaN or infinite gets
         weight 0 (the others are renormalised) and is counted in the
         `nonfinite_samples` metric; if none is finite the step changes nothing.
+        An architecture sampled twice runs once, with the sum of its weights:
+        exact, and common once pi concentrates.
         Under a `tf.distribute` strategy with several replicas, `fit` runs
         `keras_parsec.distributed.train_step` instead, built from the same pieces.
         """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
         choices = self.sample_choices()
-        # An architecture sampled twice runs once, with the sum of its weights (exact; common once pi concentrates).
         distinct, first, inverse = distinct_architectures(choices)
         log_likelihoods = tf.gather(self.search_log_likelihoods(x_search, y_search, distinct), inverse)
-        weights = dist_lib.importance_weights(log_likelihoods)  # 0 for a NaN or infinite log-likelihood
-        finite = np.isfinite(log_likelihoods.numpy())
-        merged = tf.math.unsorted_segment_sum(weights, inverse, len(distinct))
-        pairs, weighted_loss, outputs, dropped = self.weighted_gradients(
-            x_train, y_train, distinct, merged, skip=~finite[first]
-        )
+        weights, merged, skip = merged_weights(log_likelihoods, first, inverse)
+        step = self.weighted_gradients(x_train, y_train, distinct, merged, skip=skip)
+        return self.finish_step(choices, weights, skip, inverse, y_train, step)
+
+    def finish_step(self, choices, weights, skip, inverse, labels, step):
+        """Drops the architectures whose loss was not finite, updates v, pi and the metrics (Algorithm 1, 10-11).
+
+        Args:
+            choices: [K, 2, N, 2] the step's samples.
+            weights: [K] their importance weights.
+            skip: per distinct architecture, True where its search-batch
+                log-likelihood was not finite (`merged_weights`).
+            inverse: [K] index of each sample among the distinct architectures
+                (`distinct_architectures`).
+            labels: the train labels the logits of `step` are of.
+            step: `(pairs, weighted_loss, outputs, dropped)` as `weighted_gradients`
+                returns it for the distinct architectures.
+
+        Returns:
+            The step's logs.
+        """
+        pairs, weighted_loss, outputs, dropped = step
+        finite = ~np.asarray(skip)[inverse]
         finite[np.isin(inverse, dropped)] = False
         kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `weighted_gradients`
         if not finite.all():
@@ -446,7 +464,7 @@ class SuperNet(keras.Model):
                 outputs = [(logits, weight / kept) for logits, weight in outputs]
                 weights, weighted_loss = tf.where(finite, weights, 0.0) / kept, weighted_loss / kept
         for logits, weight in outputs:
-            self.accuracy_tracker.update_state(y_train, logits, sample_weight=tf.fill(tf.shape(y_train), weight))
+            self.accuracy_tracker.update_state(labels, logits, sample_weight=tf.fill(tf.shape(labels), weight))
         self.apply_step(pairs, choices, weights)
         self.loss_tracker.update_state(weighted_loss)
         return self.step_logs()
@@ -467,7 +485,7 @@ class SuperNet(keras.Model):
         prefix = self.shared_prefix(images)
         return tf.stack([self.log_likelihood(images, labels, c, prefix) for c in choices])
 
-    def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None):
+    def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None, agree=None):
         """sum_k w_k grad_v loss_k on a train batch (Algorithm 1, lines 9-10).
 
         Args:
@@ -478,6 +496,9 @@ class SuperNet(keras.Model):
                 None: the mean over `labels`. Replicas pass 1 and divide the
                 all-reduced sums by the global batch size.
             skip: optional [K] bool array of architectures to leave out.
+            agree: optional `loss -> bool`, True when the loss is finite; the
+                default reads this call's loss alone. Replicas pass one that asks
+                all of them, so that every replica leaves out the same ones.
 
         Returns:
             `(pairs, weighted_loss, outputs, dropped)`: `(variable, gradient)`
@@ -509,7 +530,7 @@ class SuperNet(keras.Model):
                 else:
                     loss = tf.reduce_sum(cross_entropy(labels, logits)) / float(normalizer)
                 loss += self.auxiliary_loss(labels, normalizer)
-            if not np.isfinite(float(loss)):
+            if not (agree(loss) if agree else np.isfinite(float(loss))):
                 dropped.append(k)  # its weight goes to the others
                 continue
             gradients = tape.gradient(loss, variables + prefix_outputs)
@@ -661,6 +682,23 @@ def distinct_architectures(choices):
     rank[order] = np.arange(len(order))
     first = first[order]
     return choices[first], first, rank[np.reshape(inverse, -1)]
+
+
+def merged_weights(log_likelihoods, first, inverse):
+    """Importance weights, summed over repeated architectures, and which architectures to skip.
+
+    Args:
+        log_likelihoods: [K] search-batch log-likelihoods of the samples.
+        first, inverse: from `distinct_architectures`.
+
+    Returns:
+        `(weights, merged, skip)`: the [K] importance weights (0 for a NaN or
+        infinite log-likelihood), the weight of each distinct architecture, and
+        a bool array, True where its log-likelihood is NaN or infinite.
+    """
+    weights = dist_lib.importance_weights(log_likelihoods)
+    merged = tf.math.unsorted_segment_sum(weights, inverse, len(first))
+    return weights, merged, ~np.isfinite(log_likelihoods.numpy())[first]
 
 
 def _accumulate(accumulated, variable, gradient, weight):

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -29,6 +30,7 @@ from keras_parsec import data as data_lib  # noqa: E402
 from keras_parsec import distribution as dist_lib  # noqa: E402
 
 SPACE = kp.SearchSpace(num_cells=1, filters=4)
+ORIGINAL_IMPORTANCE_WEIGHTS = dist_lib.importance_weights
 
 
 def tiny_data(n=16, classes=3):
@@ -76,36 +78,99 @@ def grouped_reference_step(net, batch, groups):
 
 
 def mirrored(output):
-    """Two replicas against one device on the same global batches and seed."""
+    """Two replicas against one device on the same global batches and seed, in three cases.
+
+    plain: as sampled; duplicates: the second of three samples repeats the
+    first; nonfinite: on the second replica only, the train loss of the second
+    sample is NaN (the reference gives it log-likelihood -inf instead).
+    """
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    results = {"replicas": strategy.num_replicas_in_sync}
+    for case in ("plain", "duplicates", "nonfinite"):
+        for key, value in compare_with_one_device(strategy, case).items():
+            results[f"{case}_{key}"] = value
+    np.savez(output, **results)
+
+
+def compare_with_one_device(strategy, case, steps=2):
     images, labels = tiny_data()
-    steps = 2
 
     def dataset():
         return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
 
     recorded = record_importance_weights()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     replicated = tiny_supernet(strategy)
-    replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+    reference = tiny_supernet(tf.distribute.get_strategy())
+    calls = count_train_passes(replicated)
+    if case != "plain":
+        choices = reference.sample_choices()
+        choices[1] = choices[0] if case == "duplicates" else choices[1]
+        replicated.sample_choices = reference.sample_choices = lambda: choices.copy()
+    if case == "nonfinite":
+        poison_on_second_replica(replicated, choices[1])
+        give_minus_infinity(reference, choices[1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
     replicated_weights = list(recorded)
     recorded.clear()
-    reference = tiny_supernet(tf.distribute.get_strategy())
     reference.build_optimizers()
     for batch in dataset().take(steps):
         grouped_reference_step(reference, batch, strategy.num_replicas_in_sync)
     copies = replicated.distribution.logits.value.values  # pi's copy on each replica
-    np.savez(
-        output,
-        replicas=strategy.num_replicas_in_sync,
-        logits=replicated.distribution.logits.numpy(),
-        reference_logits=reference.distribution.logits.numpy(),
-        importance=np.stack(replicated_weights),
-        reference_importance=np.stack(recorded),
-        weight_error=max(
+    dist_lib.importance_weights = ORIGINAL_IMPORTANCE_WEIGHTS
+    return {
+        "logits": replicated.distribution.logits.numpy(),
+        "reference_logits": reference.distribution.logits.numpy(),
+        "importance": np.stack(replicated_weights),
+        "reference_importance": np.stack(recorded),
+        "weight_error": max(
             float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(replicated.weights, reference.weights)
         ),
-        copies_error=max(float(np.max(np.abs(c.numpy() - copies[0].numpy()))) for c in copies),
-    )
+        "copies_error": max(float(np.max(np.abs(c.numpy() - copies[0].numpy()))) for c in copies),
+        "train_passes": calls["train"],
+        "search_passes": calls["search"],
+        "nonfinite_warnings": sum("NaN or infinite" in str(w.message) for w in caught),
+    }
+
+
+def count_train_passes(net):
+    """Counts the architectures `net` runs (all replicas together), search and train passes apart."""
+    calls = {"search": 0, "train": 0}
+    original = net.architecture_logits
+
+    def counting(images, choices, recompute=None, prefix=None):
+        calls["search" if recompute is False else "train"] += 1
+        return original(images, choices, recompute, prefix)
+
+    net.architecture_logits = counting
+    return calls
+
+
+def poison_on_second_replica(net, architecture):
+    """NaN logits for `architecture`'s train passes on replica 1 only."""
+    original = net.architecture_logits
+
+    def poisoned(images, choices, recompute=None, prefix=None):
+        logits = original(images, choices, recompute, prefix)
+        context = tf.distribute.get_replica_context()
+        replica = tf.get_static_value(context.replica_id_in_sync_group) if context else None
+        if recompute is not False and replica == 1 and np.array_equal(choices, architecture):
+            logits = logits * float("nan")
+        return logits
+
+    net.architecture_logits = poisoned
+
+
+def give_minus_infinity(net, architecture):
+    """The search log-likelihood -inf for `architecture`: weight 0, as a dropped architecture gets."""
+    original = net.search_log_likelihoods
+
+    def patched(images, labels, choices):
+        hit = [np.array_equal(c, architecture) for c in choices]
+        return tf.where(hit, float("-inf"), original(images, labels, choices))
+
+    net.search_log_likelihoods = patched
 
 
 class PauseBeforeSecondEpoch(keras.callbacks.Callback):

@@ -32,19 +32,52 @@ def run_job(job, output, **env):
     assert result.returncode == 0, result.stderr[-4000:]
 
 
-@pytest.mark.slow
-def test_two_replicas_equal_one_device_whose_batch_norm_sees_the_same_halves(tmp_path):
-    """Same global batches and seed: pi, weights and importance weights agree to 1e-5."""
-    output = tmp_path / "mirrored.npz"
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """Two replicas against one device, in the three cases of `distributed_jobs.mirrored` (one process)."""
+    output = tmp_path_factory.mktemp("mirrored") / "mirrored.npz"
     run_job("mirrored", output)
     result = np.load(output)
     assert int(result["replicas"]) == 2
-    assert result["importance"].shape == (2, 3)  # two steps, K = 3
-    np.testing.assert_allclose(result["importance"], result["reference_importance"], atol=1e-5)
-    np.testing.assert_allclose(result["logits"], result["reference_logits"], atol=1e-5)
-    assert not np.allclose(result["logits"], 0.0)  # pi moved
-    assert float(result["weight_error"]) < 1e-5
-    assert float(result["copies_error"]) == 0.0  # pi identical on both replicas
+    return result
+
+
+def assert_same_as_one_device(result, case):
+    """Same global batches and seed: pi, weights and importance weights agree to 1e-5."""
+    get = lambda key: result[f"{case}_{key}"]  # noqa: E731
+    assert get("importance").shape == (2, 3)  # two steps, K = 3
+    importance = get("importance")
+    if case == "nonfinite":  # the second sample is dropped after its train pass, the others renormalised
+        importance = importance * [1.0, 0.0, 1.0]
+        importance /= importance.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(importance, get("reference_importance"), atol=1e-5)
+    np.testing.assert_allclose(get("logits"), get("reference_logits"), atol=1e-5)
+    assert not np.allclose(get("logits"), 0.0)  # pi moved
+    assert float(get("weight_error")) < 1e-5
+    assert float(get("copies_error")) == 0.0  # pi identical on both replicas
+
+
+@pytest.mark.slow
+def test_two_replicas_equal_one_device_whose_batch_norm_sees_the_same_halves(mirrored):
+    assert_same_as_one_device(mirrored, "plain")
+    assert int(mirrored["plain_train_passes"]) == 2 * 3 * 2  # steps x K x replicas
+    assert int(mirrored["plain_nonfinite_warnings"]) == 0
+
+
+@pytest.mark.slow
+def test_a_repeated_sample_runs_once_on_every_replica_and_changes_nothing(mirrored):
+    assert_same_as_one_device(mirrored, "duplicates")  # the reference runs all three samples
+    assert int(mirrored["duplicates_search_passes"]) == 2 * 2 * 2  # steps x distinct x replicas
+    assert int(mirrored["duplicates_train_passes"]) == 2 * 2 * 2
+
+
+@pytest.mark.slow
+def test_a_nan_train_loss_on_one_replica_drops_that_architecture_on_every_replica(mirrored):
+    """Equals one device on which that architecture had log-likelihood -inf, so weight 0."""
+    assert_same_as_one_device(mirrored, "nonfinite")
+    importance = mirrored["nonfinite_importance"]
+    assert np.all(importance[:, 1] > 0)  # its search likelihood was finite: it was dropped after the train pass
+    assert int(mirrored["nonfinite_nonfinite_warnings"]) == 2  # one per step
 
 
 def free_port():
