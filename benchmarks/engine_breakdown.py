@@ -1,0 +1,191 @@
+"""Where a search step's time goes, against the same architectures compiled as one graph.
+
+In one process, in turn over `--rounds` rounds (this machine's speed drifts, so
+every figure is the median of per-round ratios), for the same K architectures
+and batch:
+
+- fixed: a training step of each architecture compiled as its own graph (the
+  engine benchmark's reference, 1.00);
+- graph forward: the forward pass alone, compiled as one graph;
+- eager forward: the forward pass as `SuperNet` runs it on the search batch
+  (compiled operations composed eagerly, shared prefix, nothing kept);
+- train pass: forward and backward as `SuperNet` runs them on the train batch;
+- search step: `SuperNet.train_step` (K search forwards, K train passes, updates).
+
+A second table times, per operation at the first cell's shape, a chain of ten
+copies called one compiled function at a time (the unit `SuperNet` composes)
+against the same chain compiled as one graph, forward and forward+backward.
+
+    python benchmarks/engine_breakdown.py                  # paper's search network, batch 64, K=4
+    python benchmarks/engine_breakdown.py --num_cells=2 --rounds=2   # quick
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
+
+flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
+flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
+flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
+flags.DEFINE_integer("batch_size", 64, "Batch size (paper: 64).")
+flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
+flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn.")
+flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
+flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
+FLAGS = flags.FLAGS
+
+
+def interleaved(cases, rounds, warmup=2):
+    """Seconds of each case in each round, the cases run in turn. Returns {name: [seconds]}."""
+    for run in cases.values():
+        for _ in range(warmup):
+            run()
+    seconds = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, run in cases.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def pass_cases(net, x, y, pool):
+    """The passes of a search step and their one-graph counterparts, each over the K architectures."""
+    import keras
+    import tensorflow as tf
+
+    from keras_parsec import supernet
+
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(net.trainable_variables)
+    fixed = [measure.compiled_train_step(net, x, y, a, optimizer) for a in pool]
+
+    def graph_forward(architecture):
+        return tf.function(lambda: net.architecture_logits(x, architecture), autograph=False)
+
+    forwards = [graph_forward(a) for a in pool]
+
+    def eager_forward():
+        prefix = net.shared_prefix(x)
+        for a in pool:
+            net.architecture_logits(x, a, recompute=False, prefix=prefix)
+
+    def train_pass():
+        for a in pool:
+            variables = net.architecture_variables(a)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, a)))
+            tape.gradient(loss, variables)
+
+    return {
+        "fixed (one graph per architecture)": lambda: [f() for f in fixed],
+        "graph forward": lambda: [f() for f in forwards],
+        "eager forward (search batch)": eager_forward,
+        "train pass (forward + backward)": train_pass,
+        "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),
+    }
+
+
+def operation_cases(batch, size, channels):
+    """Per operation with weights or a pooling, `_chain_case` at the first cell's shape (stride 1)."""
+    import tensorflow as tf
+
+    from keras_parsec import ops, space
+
+    x = tf.random.normal([batch, size, size, channels])
+    cases = {}
+    for op in space.OPERATIONS:
+        if op == "skip_connect":
+            continue  # the identity at stride 1: one graph would fold its chain into one multiply
+        weights = [tf.random.normal(s) for s in ops.operation_weight_shapes(op, channels, 1)]
+        cases[op] = _chain_case(op, x, weights)
+    return cases
+
+
+def _chain_case(op, x, weights, length=10):
+    """A chain of `length` copies of `op`: each copy called alone, against the chain compiled as one graph.
+
+    Forward, and forward+backward (under a tape when alone, as `SuperNet` runs it).
+    """
+    import tensorflow as tf
+
+    from keras_parsec import ops
+
+    specs = (tf.TensorSpec(x.shape), [tf.TensorSpec(w.shape) for w in weights])  # SuperNet's (x, weights)
+
+    def forward(x, w):  # the scaling keeps skip_connect a computation
+        return ops.apply_operation(op, x * 1.000001, w, 1)
+
+    alone = tf.function(forward, autograph=False).get_concrete_function(*specs)
+
+    def chain(x, w, step=forward):
+        for _ in range(length):
+            x = step(x, w)
+        return x
+
+    def taped(x, w, step=forward):
+        with tf.GradientTape() as tape:
+            tape.watch([x] + w)
+            y = chain(x, w, step)
+        return tape.gradient(y, [x] + w)
+
+    together = tf.function(lambda x, w: chain(x, w), autograph=False).get_concrete_function(*specs)
+    together_taped = tf.function(lambda x, w: taped(x, w), autograph=False).get_concrete_function(*specs)
+    return {
+        "forward alone": lambda: chain(x, weights, alone),
+        "forward in one graph": lambda: together(x, weights),
+        "train alone": lambda: taped(x, weights, alone),
+        "train in one graph": lambda: together_taped(x, weights),
+    }
+
+
+def median_ratio(seconds, numerator, denominator):
+    return float(np.median(np.array(seconds[numerator]) / np.array(seconds[denominator])))
+
+
+def main(argv):
+    del argv
+    k = FLAGS.num_samples
+    config = {
+        "num_cells": FLAGS.num_cells,
+        "filters": FLAGS.filters,
+        "image_size": FLAGS.image_size,
+        "architectures": k,
+        "recompute": {"True": True, "False": False}.get(FLAGS.recompute, FLAGS.recompute),
+    }
+    net, x, y, pool = measure._setup(FLAGS.batch_size, k, config)
+    net.compile()
+    net.skip_zero_weights = False  # every sampled architecture pays its train pass
+    net.sample_choices = lambda: pool
+    print(
+        f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
+        f"batch {FLAGS.batch_size}, K={k}, recompute={FLAGS.recompute}; {FLAGS.rounds} rounds in one process."
+    )
+    seconds = interleaved(pass_cases(net, x, y, pool), FLAGS.rounds)
+    reference = next(iter(seconds))
+    print("| pass | s per architecture | / fixed |")
+    print("| --- | --- | --- |")
+    for name, values in seconds.items():
+        print(f"| {name} | {np.median(values) / k:.3f} | {median_ratio(seconds, name, reference):.2f}x |")
+    print("Ideal search step: graph forward + fixed (a forward on the search batch, a training step on the train one).")
+    if not FLAGS.operations:
+        return
+    size = f"{FLAGS.image_size}x{FLAGS.image_size}x{FLAGS.filters}"
+    print(f"\nA chain of 10 copies of one operation, batch {FLAGS.batch_size}, {size}, stride 1:")
+    print("| operation | forward: called alone / one graph | forward + backward: called alone, taped / one graph |")
+    print("| --- | --- | --- |")
+    for op, cases in operation_cases(FLAGS.batch_size, FLAGS.image_size, FLAGS.filters).items():
+        s = interleaved(cases, FLAGS.rounds)
+        forward = median_ratio(s, "forward alone", "forward in one graph")
+        train = median_ratio(s, "train alone", "train in one graph")
+        print(f"| {op} | {forward:.2f}x | {train:.2f}x |")
+
+
+if __name__ == "__main__":
+    app.run(main)
