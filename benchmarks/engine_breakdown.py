@@ -22,7 +22,6 @@ against the same chain compiled as one graph, forward and forward+backward.
 
 import os
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
@@ -39,20 +38,6 @@ flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn."
 flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
 flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
 FLAGS = flags.FLAGS
-
-
-def interleaved(cases, rounds, warmup=2):
-    """Seconds of each case in each round, the cases run in turn. Returns {name: [seconds]}."""
-    for run in cases.values():
-        for _ in range(warmup):
-            run()
-    seconds = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, run in cases.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
 
 
 def pass_cases(net, x, y, pool):
@@ -167,7 +152,7 @@ def main(argv):
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
         f"batch {FLAGS.batch_size}, K={k}, recompute={FLAGS.recompute}; {FLAGS.rounds} rounds in one process."
     )
-    seconds = interleaved(pass_cases(net, x, y, pool), FLAGS.rounds)
+    seconds, _ = measure.interleaved(pass_cases(net, x, y, pool), FLAGS.rounds)
     reference = next(iter(seconds))
     print("| pass | s per architecture | / fixed |")
     print("| --- | --- | --- |")
@@ -181,7 +166,7 @@ def main(argv):
     print("| operation | forward: called alone / one graph | forward + backward: called alone, taped / one graph |")
     print("| --- | --- | --- |")
     for op, cases in operation_cases(FLAGS.batch_size, FLAGS.image_size, FLAGS.filters).items():
-        s = interleaved(cases, FLAGS.rounds)
+        s, _ = measure.interleaved(cases, FLAGS.rounds)
         forward = median_ratio(s, "forward alone", "forward in one graph")
         train = median_ratio(s, "train alone", "train in one graph")
         print(f"| {op} | {forward:.2f}x | {train:.2f}x |")

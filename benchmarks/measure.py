@@ -70,6 +70,34 @@ def _timed(step, warmup, steps):
     return first, float(np.median(walls)), float(np.median(cpus))
 
 
+def interleaved(cases, rounds, warmup=2):
+    """Times every case once per round, the cases in turn, after `warmup` calls of each.
+
+    On a machine whose speed drifts, a ratio of two cases within a round is
+    steadier than the ratio of two separate runs.
+
+    Args:
+        cases: {name: no-argument callable}.
+        rounds: timed rounds.
+        warmup: untimed calls of each case first (traces, caches).
+
+    Returns:
+        `(wall, cpu)`: {name: [seconds per round]} each.
+    """
+    for run_case in cases.values():
+        for _ in range(warmup):
+            run_case()
+    wall = {name: [] for name in cases}
+    cpu = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, run_case in cases.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run_case()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return wall, cpu
+
+
 def compiled_train_step(net, x, y, architecture, optimizer):
     """One architecture's training step on `(x, y)` as its own `tf.function` graph: training one fixed network.
 

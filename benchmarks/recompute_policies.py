@@ -11,7 +11,6 @@ comes from `engine.py --recompute=...`, which needs a fresh process per figure.
 
 import os
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
@@ -58,17 +57,9 @@ def main(argv):
 
     variants = {"fixed": lambda: [step() for step in fixed_steps]}
     variants.update({f"parsec recompute={p!r}": search_step(p) for p in (True, "early_cells", False)})
-    for run in variants.values():  # traces and warm-up
-        run()
-        run()
-    wall = {name: [] for name in variants}
-    cpu = {name: [] for name in variants}
-    for _ in range(FLAGS.rounds):
-        for name, run in variants.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            wall[name].append((time.perf_counter() - start) / FLAGS.num_samples)
-            cpu[name].append((time.process_time() - start_cpu) / FLAGS.num_samples)
+    wall, cpu = measure.interleaved(variants, FLAGS.rounds)
+    wall = {name: [t / FLAGS.num_samples for t in times] for name, times in wall.items()}
+    cpu = {name: [t / FLAGS.num_samples for t in times] for name, times in cpu.items()}
     base_wall, base_cpu = np.median(wall["fixed"]), np.median(cpu["fixed"])
     print(f"{FLAGS.num_cells} cells, {FLAGS.filters} filters, batch {FLAGS.batch_size}, K={FLAGS.num_samples}")
     print("| variant | wall per architecture | CPU per architecture |\n| --- | --- | --- |")
