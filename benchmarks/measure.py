@@ -7,8 +7,9 @@ architectures (seed 0), so the kinds compare like with like:
 
 - "fixed": a training step of each of the first `min(K, architectures)` sampled
   architectures, each compiled as its own graph (training one architecture);
-- "parsec": Algorithm 1's search step (`SuperNet.train_step`) over K
-  architectures, the pool of `architectures` repeated to K, none skipped;
+- "parsec": Algorithm 1's search step (`SuperNet.train_step`) over the first K
+  architectures of the pool, none skipped. The pool holds at least K distinct
+  architectures, because a step runs an architecture sampled twice only once.
 - "darts": DARTS' continuous relaxation, every operation on every edge,
   softmax-weighted, compiled as one graph.
 
@@ -50,7 +51,9 @@ def _setup(batch, num_samples, config):
     recompute = config.get("recompute", "early_cells")
     net = kp.SuperNet(space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0, recompute=recompute)
     net.build(shape)
-    pool = kp.ArchitectureDistribution(space).sample_choices(max(config["architectures"], 1), seed=0).numpy()
+    # K distinct architectures at least: a search step runs a repeated one once. Same K, same pool.
+    size = max(config["architectures"], num_samples, 1)
+    pool = kp.ArchitectureDistribution(space).sample_choices(size, seed=0).numpy()
     return net, x, y, pool
 
 
@@ -143,11 +146,13 @@ def child_fixed(batch, num_samples, config):
 
 
 def child_parsec(batch, num_samples, config):
-    """Search steps (Algorithm 1) over K architectures of the pool."""
+    """Search steps (Algorithm 1) over K distinct architectures, the first ones of the pool."""
     net, x, y, pool = _setup(batch, num_samples, config)
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
-    chosen = np.resize(pool, (num_samples,) + pool.shape[1:])
+    chosen = pool[:num_samples]
+    if len(np.unique(chosen.reshape(len(chosen), -1), axis=0)) < len(chosen):
+        raise RuntimeError("the sampled pool repeats an architecture: a step would run it once")
     net.sample_choices = lambda: chosen
     data = ((x, y), (x, y))
     first, median, cpu = _timed(lambda: net.train_step(data), 2, config["steps"])

@@ -12,8 +12,9 @@ run, on the same synthetic batch and the same sampled architectures:
 - graph build and first step.
 
 PARSEC with K architectures is compared with the fixed training steps of the
-same architectures: K=1 with the first one, larger K with the pool of
-`--architectures` (repeated to K, so K=16 runs the pool four times).
+same architectures: K=1 with the first one, larger K with the first
+`--architectures` of the K that PARSEC runs (all distinct: a search step runs a
+repeated architecture once).
 
     python benchmarks/memory_speed.py                      # paper's search network (slow on a CPU)
     python benchmarks/memory_speed.py --num_cells=3 --filters=8 --image_size=16 \\
@@ -36,7 +37,7 @@ flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
 flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
 flags.DEFINE_list("batch_sizes", ["16", "32", "64"], "Batch sizes (paper: 64); at least two, for the memory slope.")
 flags.DEFINE_list("num_samples", ["1", "4", "16"], "Values of K, architectures per search step.")
-flags.DEFINE_integer("architectures", 4, "Distinct sampled architectures; larger K repeats them.")
+flags.DEFINE_integer("architectures", 4, "Architectures the fixed baseline trains (at most K); PARSEC runs K distinct.")
 flags.DEFINE_integer("steps", 3, "Timed steps after two warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
 flags.DEFINE_integer("child_timeout", 1800, "Seconds after which one measurement is abandoned.")
