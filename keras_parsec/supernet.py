@@ -78,7 +78,9 @@ class SuperNet(keras.Model):
             compiled as one graph (activation memory per example / CPU time
             of a search step per architecture): True 0.62x / 1.9x,
             "early_cells" 1.0x / 1.7-1.8x, False 1.2x / 1.5x
-            (`benchmarks/engine.py --recompute=...`; BENCHMARKS.md).
+            (`benchmarks/engine.py --recompute=...`; BENCHMARKS.md). Max
+            pooling is recomputed under every policy: taped apart from its
+            forward, its gradient takes a kernel 4-9x slower.
         auxiliary_weight: when positive, DARTS' auxiliary head reads cell
             `2 * num_cells // 3` and this weight times its loss joins the
             training loss (paper 4.2 fine-tunes with 0.4); the search batch's
@@ -300,7 +302,10 @@ class SuperNet(keras.Model):
                         activated[source] = self._run("relu", _relu, x, [], False)
                     x = activated[source]
                 operation = _bound_operation(op, stride, relu_first)
-                output = self._run((op, stride, relu_first), operation, x, edge, recompute, addend=output)
+                # Max pooling is always recomputed: taped apart from its forward, TensorFlow's
+                # max-pool gradient takes a slow kernel (4-9x the pass compiled as one graph).
+                recompute_op = recompute or op == "max_pool_3x3"
+                output = self._run((op, stride, relu_first), operation, x, edge, recompute_op, addend=output)
             states.append(output)
         return self._apply("concat", _concat, tuple(states[2:]), [])
 

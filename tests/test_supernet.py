@@ -244,6 +244,8 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
 
     monkeypatch.setattr(net, "_apply", recording)
     choices = net.sample_choices()[0]
+    # Max pooling is recomputed under every policy: sep_conv_3x3 from the same input instead.
+    choices[choices % len(OPS) == OPS.index("max_pool_3x3")] += OPS.index("sep_conv_3x3") - OPS.index("max_pool_3x3")
     with tf.GradientTape():
         net.architecture_logits(x, choices, recompute="early_cells")
     # stem + cell 0's two preprocessings and 2 nodes x 2 operations, all at 8x8.
@@ -253,6 +255,30 @@ def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_redu
     with tf.GradientTape():
         net.architecture_logits(x, choices, recompute=True)
     assert len(recomputed) == 1 + 3 * (2 + 4)
+
+
+def test_max_pooling_is_recomputed_under_every_policy_with_the_gradients_of_one_graph(monkeypatch):
+    net = tiny_net(space=tiny_space(num_cells=3))
+    x, y = tiny_batch()
+    choices = net.sample_choices()[0]
+    choices += OPS.index("max_pool_3x3") - choices % len(OPS)  # every slot: max_pool_3x3, from the same input
+    variables = net.architecture_variables(choices)
+
+    def gradients(recompute=None):
+        with tf.GradientTape() as tape:
+            logits = net.architecture_logits(x, choices, recompute=recompute)
+            loss = tf.reduce_mean(supernet_lib.cross_entropy(y, logits))
+        return tape.gradient(loss, variables)
+
+    keys = []
+    original = net._apply
+    monkeypatch.setattr(net, "_apply", lambda key, *args: keys.append(key) or original(key, *args))
+    eager = gradients(recompute=False)
+    pools = [key for key in keys if "max_pool_3x3" in str(key)]
+    assert pools and all("recompute" in str(key) for key in pools)
+    in_one_graph = tf.function(gradients)()  # inside a function nothing is recomputed
+    for a, b in zip(eager, in_one_graph):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def unshared_preprocessing(run):
