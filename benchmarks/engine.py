@@ -26,31 +26,18 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 
-flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
-flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
-flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
-flags.DEFINE_integer("batch_size", 64, "Batch size of the timing runs (paper: 64).")
+measure.define_network_flags()
 flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memory slope (least squares).")
-flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )
-flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
 FLAGS = flags.FLAGS
 
 
 def _run_child(kind, batch, num_samples):
-    config = {
-        "num_cells": FLAGS.num_cells,
-        "filters": FLAGS.filters,
-        "image_size": FLAGS.image_size,
-        "architectures": FLAGS.num_samples,
-        "steps": FLAGS.steps,
-        "recompute": {"True": True, "False": False}.get(FLAGS.recompute, FLAGS.recompute),
-    }
-    return measure.run(kind, batch, num_samples, config)
+    return measure.run(kind, batch, num_samples, dict(measure.network_config(FLAGS), steps=FLAGS.steps))
 
 
 def main(argv):

@@ -29,13 +29,8 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 
-flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
-flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
-flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
-flags.DEFINE_integer("batch_size", 64, "Batch size (paper: 64).")
-flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
+measure.define_network_flags()
 flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn.")
-flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
 flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
 FLAGS = flags.FLAGS
 
@@ -104,7 +99,7 @@ def _chain_case(op, x, weights, length=10):
 
     specs = (tf.TensorSpec(x.shape), [tf.TensorSpec(w.shape) for w in weights])  # SuperNet's (x, weights)
 
-    def forward(x, w):  # the scaling keeps skip_connect a computation
+    def forward(x, w):  # the same small scaling in both versions (the recorded figures include it)
         return ops.apply_operation(op, x * 1.000001, w, 1)
 
     alone = tf.function(forward, autograph=False).get_concrete_function(*specs)
@@ -137,14 +132,7 @@ def median_ratio(seconds, numerator, denominator):
 def main(argv):
     del argv
     k = FLAGS.num_samples
-    config = {
-        "num_cells": FLAGS.num_cells,
-        "filters": FLAGS.filters,
-        "image_size": FLAGS.image_size,
-        "architectures": k,
-        "recompute": {"True": True, "False": False}.get(FLAGS.recompute, FLAGS.recompute),
-    }
-    net, x, y, pool = measure._setup(FLAGS.batch_size, k, config)
+    net, x, y, pool = measure._setup(FLAGS.batch_size, k, measure.network_config(FLAGS))
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
     net.sample_choices = lambda: pool

@@ -33,6 +33,36 @@ import numpy as np
 NUM_CLASSES = 10
 
 
+def define_network_flags():
+    """Defines the search network's flags that `engine.py` and `engine_breakdown.py` share (paper's defaults)."""
+    from absl import flags
+
+    flags.DEFINE_integer("num_cells", 8, "Cells of the search network (paper: 8).")
+    flags.DEFINE_integer("filters", 16, "Initial filters (paper: 16).")
+    flags.DEFINE_integer("image_size", 32, "Square image size (CIFAR-10: 32).")
+    flags.DEFINE_integer("batch_size", 64, "Batch size of the timed steps (paper: 64).")
+    flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
+    flags.DEFINE_enum("recompute", "early_cells", ["True", "False", "early_cells"], "The SuperNet's recompute policy.")
+
+
+def network_config(values):
+    """The `config` of `run` and the children from the values of `define_network_flags`' flags.
+
+    Args:
+        values: absl's `flags.FLAGS`, parsed.
+
+    Returns:
+        dict: num_cells, filters, image_size, architectures (K), recompute.
+    """
+    return {
+        "num_cells": values.num_cells,
+        "filters": values.filters,
+        "image_size": values.image_size,
+        "architectures": values.num_samples,
+        "recompute": {"True": True, "False": False}.get(values.recompute, values.recompute),
+    }
+
+
 def peak_rss_mb():
     """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -150,8 +180,10 @@ def child_parsec(batch, num_samples, config):
     net, x, y, pool = _setup(batch, num_samples, config)
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
+    from keras_parsec import supernet
+
     chosen = pool[:num_samples]
-    if len(np.unique(chosen.reshape(len(chosen), -1), axis=0)) < len(chosen):
+    if len(supernet.distinct_architectures(chosen)[0]) < len(chosen):
         raise RuntimeError("the sampled pool repeats an architecture: a step would run it once")
     net.sample_choices = lambda: chosen
     data = ((x, y), (x, y))
