@@ -1,0 +1,120 @@
+"""Engine v2 (compiled passes) against the eager engine and one fixed architecture, in one process.
+
+Per sampled architecture, a search step of `keras_parsec.SuperNet` (eager
+composition) and of `keras_parsec.search.CompiledSuperNet` (the architecture as
+data), against a training step of the same architectures each compiled as its
+own graph. The cases run in turn, round after round (`measure.interleaved`), on
+the same batch and the same K distinct architectures; each round prints its
+ratios, the table the medians. Also: graph build and first step of each engine,
+and the Python-to-runtime calls of one step of each engine (TensorFlow's
+`TFE_Py_Execute` and `TFE_Py_FastPathExecute`, counted with `sys.setprofile`).
+
+    python benchmarks/engine_v2.py --image_size=4 --batch_size=2     # the host floor
+    python benchmarks/engine_v2.py                                   # the paper's search network
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
+
+measure.define_network_flags()
+flags.DEFINE_integer("rounds", 5, "Timing rounds (every case once per round).")
+FLAGS = flags.FLAGS
+
+
+def count_runtime_calls(step):
+    """How many eager ops and function calls `step()` sends from Python to the TensorFlow runtime."""
+    calls = [0]
+
+    def profile(frame, event, arg):
+        del frame
+        if event == "c_call" and getattr(arg, "__name__", "") in ("TFE_Py_Execute", "TFE_Py_FastPathExecute"):
+            calls[0] += 1
+
+    sys.setprofile(profile)
+    try:
+        step()
+    finally:
+        sys.setprofile(None)
+    return calls[0]
+
+
+def main(argv):
+    del argv
+    import keras
+    import tensorflow as tf
+
+    import keras_parsec as kp
+    from keras_parsec.search import CompiledSuperNet
+
+    config = measure.network_config(FLAGS)
+    k = FLAGS.num_samples
+    eager, x, y, pool = measure._setup(FLAGS.batch_size, k, config)
+    eager.compile()
+    compiled = CompiledSuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=k, seed=0)
+    compiled.build(x.shape)
+    compiled.compile()
+    compiled.shared.copy_from_supernet(eager)
+    chosen = pool[:k]
+    data = ((x, y), (x, y))
+    for net in (eager, compiled):
+        net.skip_zero_weights = False  # every sampled architecture pays its train pass
+        net.sample_choices = lambda: chosen
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(eager.trainable_variables)
+    fixed_steps = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in chosen]
+
+    print(
+        f"{FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
+        f"batch {FLAGS.batch_size}, K={k}; load average {os.getloadavg()[0]:.2f}"
+    )
+    firsts = {}
+    for name, step in (
+        ("fixed", lambda: [s() for s in fixed_steps]),
+        ("eager", lambda: eager.train_step(data)),
+        ("compiled", lambda: compiled.train_step(data)),
+    ):
+        start = time.perf_counter()
+        step()
+        firsts[name] = time.perf_counter() - start
+    print(
+        "build and first step (s): "
+        f"fixed {firsts['fixed'] / k:.1f} per architecture, eager {firsts['eager']:.1f}, compiled {firsts['compiled']:.1f}"
+    )
+    print(
+        "runtime calls per step: "
+        f"eager {count_runtime_calls(lambda: eager.train_step(data))}, "
+        f"compiled {count_runtime_calls(lambda: compiled.train_step(data))}, "
+        f"fixed {count_runtime_calls(lambda: [s() for s in fixed_steps])} for its K steps"
+    )
+    cases = {
+        "fixed": lambda: [s() for s in fixed_steps],
+        "eager": lambda: eager.train_step(data),
+        "compiled": lambda: compiled.train_step(data),
+    }
+    wall, cpu = measure.interleaved(cases, FLAGS.rounds, warmup=1)
+    for r in range(FLAGS.rounds):
+        print(
+            f"  round {r}: eager/fixed {wall['eager'][r] / wall['fixed'][r]:.2f}, "
+            f"compiled/fixed {wall['compiled'][r] / wall['fixed'][r]:.2f}"
+        )
+    fixed = np.median(wall["fixed"]) / k
+    print(f"{'per sampled architecture':28s} {'wall s':>8s} {'/ fixed':>8s} {'CPU / fixed':>12s}")
+    for name in cases:
+        ratios = [w / f for w, f in zip(wall[name], wall["fixed"])]
+        cpu_ratios = [c / f for c, f in zip(cpu[name], cpu["fixed"])]
+        print(
+            f"{name:28s} {np.median(wall[name]) / k:8.3f} {np.median(ratios):8.2f} {np.median(cpu_ratios):12.2f}"
+        )
+    print(f"(fixed: {fixed:.3f} s per architecture); peak RSS {measure.peak_rss_mb():.0f} MB; load {os.getloadavg()[0]:.2f}")
+    del tf, kp
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,104 @@
+"""The compiled engine runs Algorithm 1 exactly as the eager SuperNet does."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_parsec as kp
+from keras_parsec.search import CompiledSuperNet
+from keras_parsec.search import weights as weights_lib
+
+OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
+
+
+def space(**overrides):
+    config = {"num_cells": 3, "filters": 4, "num_nodes": 2, "operations": OPS}
+    config.update(overrides)
+    return kp.SearchSpace(**config)
+
+
+def batch(size=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = tf.constant(rng.normal(size=(size, 8, 8, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 3, size=size).astype("int32"))
+    return x, y
+
+
+def twin_networks(num_samples, **compile_kwargs):
+    """An eager SuperNet and a CompiledSuperNet holding the same weights and pi."""
+    keras.utils.set_random_seed(0)
+    eager = kp.SuperNet(space(), num_classes=3, num_samples=num_samples, seed=0, recompute=False)
+    eager.build((None, 8, 8, 1))
+    eager.compile(**compile_kwargs)
+    compiled = CompiledSuperNet(space(), num_classes=3, num_samples=num_samples, seed=0)
+    compiled.build((None, 8, 8, 1))
+    compiled.compile(**compile_kwargs)
+    compiled.shared.copy_from_supernet(eager)
+    return eager, compiled
+
+
+def edge_rows(eager, compiled):
+    """Pairs (eager weights flattened, the compiled row's leading part) for every edge."""
+    for mine, theirs in zip(compiled.shared.cells, eager.cells):
+        for (node, op), variable in mine["edges"].items():
+            for source in range(node + 2):
+                flat = [np.reshape(w.numpy(), [-1]) for w in theirs["edges"][node, source, op]]
+                if flat:
+                    row = np.concatenate(flat)
+                    yield row, variable.numpy()[source, : len(row)], f"cell {node} {source} {op}"
+
+
+def test_a_search_step_updates_weights_and_pi_as_the_eager_engine():
+    eager, compiled = twin_networks(num_samples=3)
+    choices = eager.distribution.sample_choices(3, seed=4).numpy()
+    eager.sample_choices = compiled.sample_choices = lambda: choices
+    x, y = batch()
+    for _ in range(2):  # the second step exercises momentum
+        logs_eager = eager.train_step(((x, y), (x, y)))
+        logs_compiled = compiled.train_step(((x, y), (x, y)))
+    np.testing.assert_allclose(float(logs_compiled["loss"]), float(logs_eager["loss"]), rtol=1e-5)
+    np.testing.assert_allclose(compiled.distribution.logits.numpy(), eager.distribution.logits.numpy(), atol=1e-5)
+    for theirs, mine, where in edge_rows(eager, compiled):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5, err_msg=where)
+    np.testing.assert_allclose(compiled.stem_kernel.numpy(), eager.stem_kernel.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(compiled.classifier_kernel.numpy(), eager.classifier_kernel.numpy(), atol=1e-5)
+
+
+def test_rows_no_sampled_architecture_reads_get_neither_momentum_nor_decay():
+    _, compiled = twin_networks(num_samples=2)
+    choices = compiled.distribution.sample_choices(2, seed=1).numpy()
+    compiled.sample_choices = lambda: choices
+    used = {}
+    for architecture in choices:
+        for key, rows in compiled.shared.used_rows(architecture).items():
+            used.setdefault(key, set()).update(rows)
+    edges = [v for cell in compiled.shared.cells for v in cell["edges"].values()]
+    before = {id(v): v.numpy().copy() for v in edges}
+    x, y = batch()
+    compiled.train_step(((x, y), (x, y)))
+    untouched = 0
+    for variable in edges:
+        slot = compiled.weight_optimizer.momentums[compiled._slot_index[id(variable)]].numpy()
+        for row in range(variable.shape[0]):
+            if row not in used.get(id(variable), set()):
+                np.testing.assert_array_equal(variable.numpy()[row], before[id(variable)][row])
+                np.testing.assert_array_equal(slot[row], 0.0)
+                untouched += 1
+    assert untouched > 0
+
+
+def test_every_architecture_runs_through_one_trace():
+    _, compiled = twin_networks(num_samples=4)
+    x, y = batch()
+    for seed in range(3):
+        choices = compiled.distribution.sample_choices(4, seed=seed).numpy()
+        compiled.sample_choices = lambda choices=choices: choices
+        compiled.train_step(((x, y), (x, y)))
+    assert compiled.executor.traces["logits"] == 1
+    assert compiled._accumulate.experimental_get_tracing_count() == 1
+
+
+def test_options_the_compiled_engine_lacks_are_refused_with_the_alternative():
+    with pytest.raises(kp.InvalidArgumentError, match="auxiliary_weight.*keras_parsec.SuperNet"):
+        CompiledSuperNet(space(), num_classes=3, auxiliary_weight=0.4)
