@@ -27,7 +27,7 @@ def batch_norm(x):
     Returns:
         Tensor of the same shape, zero mean and unit variance per channel.
     """
-    channels = x.shape[-1]
+    channels = x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
     y, _, _ = tf.compat.v1.nn.fused_batch_norm(
         x,
         scale=tf.ones([channels], tf.float32),
@@ -42,7 +42,27 @@ def _same_padding_conv(x, kernel, stride, dilation=1):
     return tf.nn.conv2d(x, kernel, strides=stride, padding="SAME", dilations=dilation)
 
 
+def _dilated_depthwise(x, kernel, dilation):
+    """Stride-1 depthwise convolution with `dilation` and SAME padding, for any channel count.
+
+    `tf.nn.depthwise_conv2d` needs the kernel's shape when dilated; a graph
+    traced once for every width (`keras_parsec.search.executor`) has only its
+    spatial size. This is the same space-to-batch rewrite TensorFlow applies:
+    the input padded by `dilation * (k - 1) / 2` on each side (and up to a
+    multiple of `dilation`), split into `dilation**2` phase grids, each
+    convolved undilated, and interleaved back.
+    """
+    pad = dilation * (kernel.shape[0] - 1) // 2
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    extra_h, extra_w = (-(height + 2 * pad)) % dilation, (-(width + 2 * pad)) % dilation
+    grids = tf.space_to_batch_nd(x, [dilation, dilation], [[pad, pad + extra_h], [pad, pad + extra_w]])
+    y = tf.nn.depthwise_conv2d(grids, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    return tf.batch_to_space(y, [dilation, dilation], [[0, extra_h], [0, extra_w]])
+
+
 def _depthwise(x, kernel, stride, dilation=1):
+    if dilation > 1 and stride == 1 and kernel.shape[2] is None:
+        return _dilated_depthwise(x, kernel, dilation)
     if dilation > 1 and stride > 1:
         # TensorFlow refuses stride and dilation together. With dilation equal to
         # the stride (DARTS: 2 and 2) every tap of an output centre 0, 2, 4, ...

@@ -57,6 +57,7 @@ class CompiledSuperNet(supernet.SuperNet):
         self.executor = executor_lib.Executor(self.shared, dtype=self.compute_dtype)
         self._accumulators = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self.executor.variables]
         self._accumulate = tf.function(self._accumulate_gradients, autograph=False, reduce_retracing=True)
+        self._zero = tf.function(self._zero_accumulators, autograph=False)
         self._used_rows = {}
         self.built = True
 
@@ -70,50 +71,58 @@ class CompiledSuperNet(supernet.SuperNet):
         """[K] summed log-likelihoods of a search batch, one compiled forward each."""
         return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
 
-    def _accumulate_gradients(self, images, labels, choices, weight, normalizer, reset):
-        """One train pass: adds `weight` x its gradient into the accumulators (first zeroed if `reset`).
-
-        A pass whose loss is not finite adds nothing.
-        """
+    def _accumulate_gradients(self, images, labels, choices, weight, normalizer):
+        """One train pass: adds `weight` x its gradient into the accumulators; nothing if the loss is not finite."""
         with tf.GradientTape() as tape:
             logits = executor_lib.architecture_logits(self.shared, images, choices, self.executor.dtype)
             losses = supernet.cross_entropy(labels, logits)
             loss = tf.reduce_sum(losses) / normalizer
         gradients = tape.gradient(loss, self.executor.variables)
-        finite = tf.math.is_finite(loss)
-        for accumulator, variable, gradient in zip(self._accumulators, self.executor.variables, gradients):
-            if gradient is not None:
-                contribution = tf.cast(weight, gradient.dtype) * tf.convert_to_tensor(gradient)
-                contribution = tf.where(finite, contribution, tf.zeros_like(contribution))
-                accumulator.assign(tf.where(reset, contribution, accumulator + contribution))
+        def add():
+            for accumulator, gradient in zip(self._accumulators, gradients):
+                if gradient is not None:
+                    accumulator.assign_add(tf.cast(weight, gradient.dtype) * tf.convert_to_tensor(gradient))
+            return tf.constant(True)
+
+        tf.cond(tf.math.is_finite(loss), add, lambda: tf.constant(False))
         return loss, logits
 
+    def _zero_accumulators(self):
+        for accumulator in self._accumulators:
+            accumulator.assign(tf.zeros_like(accumulator))
+
     def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None, agree=None):
-        """sum_k w_k grad_v loss_k on a train batch; returns what `SuperNet.weighted_gradients` returns."""
+        """sum_k w_k grad_v loss_k on a train batch; returns what `SuperNet.weighted_gradients` returns.
+
+        The passes are queued without waiting for the device: the weights are
+        read back once before them and the K losses once after them.
+        """
         if agree is not None:
             raise errors.invalid_argument(
                 "agree", "None: the compiled engine runs on one replica", agree, "use keras_parsec.SuperNet"
             )
-        count = float(normalizer) if normalizer is not None else float(tf.shape(labels)[0])
+        count = tf.constant(float(normalizer) if normalizer is not None else float(labels.shape[0]))
+        host_weights = np.asarray(weights, "float32")
         weight_tensors = tf.unstack(tf.cast(weights, tf.float32), num=len(choices))
-        weighted_loss, outputs, dropped, used, ran = 0.0, [], [], {}, False
-        count = tf.constant(count)
+        self._zero()
+        ran = []
         for k, architecture in enumerate(choices):
-            weight = weight_tensors[k]
-            if (skip is not None and skip[k]) or (float(weight) == 0.0 and self.skip_zero_weights):
+            if (skip is not None and skip[k]) or (host_weights[k] == 0.0 and self.skip_zero_weights):
                 continue
-            loss, logits = self._accumulate(
-                images, labels, tf.constant(np.asarray(architecture), tf.int32), weight, count, tf.constant(not ran)
-            )
-            ran = True
-            if not np.isfinite(float(loss)):
-                dropped.append(k)
+            architecture_tensor = tf.constant(np.asarray(architecture), tf.int32)
+            loss, logits = self._accumulate(images, labels, architecture_tensor, weight_tensors[k], count)
+            ran.append((k, architecture, loss, logits))
+        finite = np.isfinite(tf.stack([loss for _, _, loss, _ in ran]).numpy()) if ran else []
+        weighted_loss, outputs, dropped, used = 0.0, [], [], {}
+        for (k, architecture, loss, logits), ok in zip(ran, finite):
+            if not ok:
+                dropped.append(k)  # its gradient was not added; its weight goes to the others
                 continue
             for key, rows in self.shared.used_rows(architecture).items():
                 used.setdefault(key, set()).update(rows)
-            weighted_loss += weight * loss
-            outputs.append((logits, weight))
-        self._used_rows = used if outputs else None
+            weighted_loss += weight_tensors[k] * loss
+            outputs.append((logits, weight_tensors[k]))
+        self._used_rows = used
         # The accumulators themselves: the update reads them inside its compiled call.
         pairs = list(zip(self.executor.variables, self._accumulators)) if outputs else []
         return pairs, weighted_loss, outputs, dropped

@@ -7,8 +7,8 @@ eager engine's hundreds (BENCHMARKS.md, "Engine v2").
 
 Inside the graph, each slot (cell, node, pair) picks its input with a
 `tf.switch_case` of identities and its operation with a `tf.switch_case` whose
-branches call one concrete function per (operation, stride, channels), shared
-by every slot. Without XLA only the taken branch runs and untaken branches hold
+branches call one concrete function per (operation, stride), shared by every
+slot of every width. Without XLA only the taken branch runs and untaken branches hold
 no activations. The operation switch has a custom gradient: its backward
 switch calls the operation's vector-Jacobian product, which recomputes the
 operation. TensorFlow therefore never differentiates the switch itself (whose
@@ -19,10 +19,23 @@ backward pass keeps only each slot's input, as the eager engine's
 
 import tensorflow as tf
 
+# Private TensorFlow API, isolated here: `tf.switch_case` with lowering to
+# Switch/Merge turned off. Lowered, every untaken branch's nodes run as dead
+# tensors and the first call optimises the whole lowered graph; kept functional,
+# only the taken branch runs, and the 8-cell passes build in half the time
+# (BENCHMARKS.md). Upstream: tensorflow/python/ops/cond_v2.py `indexed_case`
+# (TF 2.16-2.21); tests/search/test_executor.py fails loudly if it moves.
+from tensorflow.python.ops import cond_v2
+
 from keras_parsec import ops
 from keras_parsec.search import weights as weights_lib
 
-_OPERATION_FUNCTIONS = {}  # (kind, operation, stride, channels, dtype) -> concrete function
+# (kind, ...) -> concrete function, shared by every network of the process.
+_FUNCTIONS = {}
+
+
+def _channels(x):
+    return tf.shape(x)[-1]
 
 
 def _unpack(row, operation, channels, stride):
@@ -30,21 +43,27 @@ def _unpack(row, operation, channels, stride):
     return [tf.reshape(row[start:stop], shape) for shape, start, stop in weights_lib.weight_layout(operation, channels, stride)]
 
 
-def _operation_function(kind, operation, stride, channels, dtype):
+def _row(packed, operation, channels, stride):
+    """The leading part of a packed row that `operation` uses at `stride` (rows are padded to the longest stride)."""
+    layout = weights_lib.weight_layout(operation, channels, stride)
+    return packed[: layout[-1][2]] if layout else packed[:0]
+
+
+def _operation_function(kind, operation, stride, dtype):
     """The shared concrete function `forward(x, row) -> y` or `gradient(x, row, dy) -> (dx, drow)`.
 
-    Traced once per process for each (operation, stride, channels, dtype),
-    with the batch and spatial sizes left open.
+    Traced once per process for each (operation, stride, dtype): batch,
+    spatial size and width are left open, so one trace serves every cell.
     """
-    key = (kind, operation, stride, channels, dtype)
-    function = _OPERATION_FUNCTIONS.get(key)
+    key = (kind, operation, stride, dtype)
+    function = _FUNCTIONS.get(key)
     if function is not None:
         return function
-    x_spec = tf.TensorSpec([None, None, None, channels], dtype)
+    x_spec = tf.TensorSpec([None, None, None, None], dtype)
     row_spec = tf.TensorSpec([None], dtype)
 
     def forward(x, row):
-        return ops.apply_operation(operation, x, _unpack(row, operation, channels, stride), stride)
+        return ops.apply_operation(operation, x, _unpack(row, operation, _channels(x), stride), stride)
 
     def gradient(x, row, dy):
         with tf.GradientTape() as tape:
@@ -57,29 +76,36 @@ def _operation_function(kind, operation, stride, channels, dtype):
         function = tf.function(forward, autograph=False).get_concrete_function(x_spec, row_spec)
     else:
         function = tf.function(gradient, autograph=False).get_concrete_function(x_spec, row_spec, x_spec)
-    _OPERATION_FUNCTIONS[key] = function
+    _FUNCTIONS[key] = function
     return function
+
+
+def switch_case(index, branches):
+    """`branches[index]()` for a scalar int32 tensor `index`, as a functional Case op that is never lowered."""
+    if len(branches) == 1:
+        return branches[0]()
+    return cond_v2.indexed_case(index, branches, lower_using_switch_merge=False)
 
 
 def _switch(index, tensors):
     """`tensors[index]` for a scalar int32 tensor `index`, through identity branches."""
-    if len(tensors) == 1:
-        return tensors[0]
-    return tf.switch_case(index, [lambda t=t: tf.identity(t) for t in tensors])
+    return switch_case(index, [lambda t=t: tf.identity(t) for t in tensors])
 
 
-def _slot(states, rows, source, op_index, cell, operations, dtype):
+def _slot(states, edges, source, op_index, reduction, operations, dtype):
     """One slot's output: `states[source]` through `operations[op_index]` with its edge's weights.
 
     Args:
         states: the cell's states so far (two inputs, then its nodes).
-        rows: per operation, the packed row of this edge (empty without weights).
+        edges: per operation, its packed edge matrix [len(states), row] for
+            this node (zero columns without weights); only the taken
+            branch reads its row, and only that row gets a gradient.
         source, op_index: scalar int32 tensors.
-        cell: the cell's dict from `SharedWeights`.
+        reduction: whether the cell is a reduce cell.
         operations: the space's operation names.
         dtype: compute dtype.
     """
-    channels, reduction = cell["channels"], cell["reduction"]
+    channels = _channels(states[1])
     groups = [(0, len(states), 1)]  # (first source, stop, stride): inputs read at one stride
     if reduction:
         groups = [(0, weights_lib.NUM_CELL_INPUTS, 2)]
@@ -89,64 +115,58 @@ def _slot(states, rows, source, op_index, cell, operations, dtype):
     branch = op_index
     if len(groups) == 2:
         branch += len(operations) * tf.cast(source >= weights_lib.NUM_CELL_INPUTS, tf.int32)
-    cases = [(g, op, stride) for g, (_, _, stride) in enumerate(groups) for op in operations]
+    cases = [(g, o, op, stride) for g, (_, _, stride) in enumerate(groups) for o, op in enumerate(operations)]
 
     @tf.custom_gradient
     def run(*tensors):
-        xs, packed = tensors[: len(inputs)], tensors[len(inputs) :]
+        xs, matrices = tensors[: len(inputs)], tensors[len(inputs) :]
+
+        def row(o, op, stride):
+            return _row(tf.gather(matrices[o], source), op, channels, stride)
 
         def forward_branch(g, o, op, stride):
-            function = _operation_function("forward", op, stride, channels, dtype)
-            return lambda: function(xs[g], _row(packed[o], op, channels, stride))
+            function = _operation_function("forward", op, stride, dtype)
+            return lambda: function(xs[g], row(o, op, stride))
 
-        branches = [forward_branch(g, operations.index(op), op, stride) for g, op, stride in cases]
-        y = tf.switch_case(branch, branches) if len(branches) > 1 else branches[0]()
+        branches = [forward_branch(*case) for case in cases]
+        y = switch_case(branch, branches)
 
         def gradient(dy):
             def backward_branch(g, o, op, stride):
-                function = _operation_function("gradient", op, stride, channels, dtype)
+                function = _operation_function("gradient", op, stride, dtype)
 
                 def run_branch():
-                    dx, drow = function(xs[g], _row(packed[o], op, channels, stride), dy)
+                    dx, drow = function(xs[g], row(o, op, stride), dy)
                     grads = [dx if i == g else tf.zeros_like(x) for i, x in enumerate(xs)]
-                    grads += [tf.zeros_like(p) for p in packed]
-                    size = tf.shape(drow)[0]
-                    grads[len(xs) + o] = tf.pad(drow, [[0, tf.shape(packed[o])[0] - size]])
+                    grads += [tf.zeros_like(m) for m in matrices]
+                    if matrices[o].shape[1] != 0:  # an operation with weights: its row gets drow
+                        padded = tf.pad(drow, [[0, tf.shape(matrices[o])[1] - tf.shape(drow)[0]]])
+                        grads[len(xs) + o] = tf.tensor_scatter_nd_update(grads[len(xs) + o], [[source]], [padded])
                     return grads
 
                 return run_branch
 
-            backward = [backward_branch(g, operations.index(op), op, stride) for g, op, stride in cases]
-            return tf.switch_case(branch, backward) if len(backward) > 1 else backward[0]()
+            backward = [backward_branch(*case) for case in cases]
+            return switch_case(branch, backward)
 
         return y, gradient
 
-    return run(*inputs, *rows)
+    return run(*inputs, *edges)
 
 
-def _row(packed, op, channels, stride):
-    """The leading part of a packed row that `op` uses at `stride` (rows are padded to the longest stride)."""
-    return packed[: weights_lib.row_size(op, channels, stride)]
-
-
-def _cell_body(space, reduction, channels, dtype):
-    """`(p0, p1, choices, rows_by_edge) -> cell output` for cells of one kind and width."""
+def _cell_body(space, reduction, dtype):
+    """`(p0, p1, choices, edge matrices) -> cell output` for cells of one kind, at any width."""
     operations = space.operations
-    cell = {"reduction": reduction, "channels": channels}
 
     def body(p0, p1, choices, edge_values):
         states = [p0, p1]
-        empty = tf.zeros([0], dtype)
+        sources, op_indices = choices // len(operations), choices % len(operations)
         for node in range(space.num_nodes):
+            no_weights = tf.zeros([node + weights_lib.NUM_CELL_INPUTS, 0], dtype)
+            edges = [edge_values.get((node, op), no_weights) for op in operations]
             total = None
             for slot in range(2):
-                choice = choices[node, slot]
-                source, op_index = choice // len(operations), choice % len(operations)
-                rows = [
-                    tf.gather(edge_values[node, op], source) if (node, op) in edge_values else empty
-                    for op in operations
-                ]
-                y = _slot(states, rows, source, op_index, cell, operations, dtype)
+                y = _slot(states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype)
                 total = y if total is None else total + y
             states.append(total)
         return tf.concat(states[weights_lib.NUM_CELL_INPUTS :], axis=-1)
@@ -155,28 +175,27 @@ def _cell_body(space, reduction, channels, dtype):
 
 
 def _cell_function(space, cell, dtype):
-    """The concrete function of `_cell_body`, shared by every cell of the same kind and width.
+    """The concrete function of `_cell_body`, shared by every cell of the same kind.
 
-    A network has at most five such (normal and reduce, at each width), whatever
-    its depth; inside the pass each cell is one call, so the graph to trace and
-    to differentiate stays that of one cell of each kind.
+    Two per space (normal and reduce), whatever the depth and the widths:
+    inside the pass each cell is one call, so the graph to trace and to
+    differentiate stays that of one cell of each kind.
     """
-    channels = cell["channels"]
     edge_keys = sorted(cell["edges"])
-    key = ("cell", space, cell["reduction"], channels, dtype)
-    function = _OPERATION_FUNCTIONS.get(key)
+    key = ("cell", space, cell["reduction"], dtype)
+    function = _FUNCTIONS.get(key)
     if function is None:
-        body = _cell_body(space, cell["reduction"], channels, dtype)
+        body = _cell_body(space, cell["reduction"], dtype)
 
         def run(p0, p1, choices, values):
             return body(p0, p1, choices, dict(zip(edge_keys, values)))
 
-        state = tf.TensorSpec([None, None, None, channels], dtype)
-        specs = [tf.TensorSpec(cell["edges"][k].shape, dtype) for k in edge_keys]
-        function = tf.function(run, autograph=False).get_concrete_function(
+        state = tf.TensorSpec([None, None, None, None], dtype)
+        specs = [tf.TensorSpec([cell["edges"][k].shape[0], None], dtype) for k in edge_keys]
+        function = tf.function(run, autograph=False, experimental_attributes={"_noinline": True}).get_concrete_function(
             state, state, tf.TensorSpec([space.num_nodes, 2], tf.int32), specs
         )
-        _OPERATION_FUNCTIONS[key] = function
+        _FUNCTIONS[key] = function
     return function, edge_keys
 
 

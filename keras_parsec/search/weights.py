@@ -26,7 +26,8 @@ def weight_layout(operation, channels, stride):
 
     Args:
         operation: a candidate operation name.
-        channels: channels in and out.
+        channels: channels in and out: an int, or a scalar int32 tensor inside
+            a graph traced for every width.
         stride: 1 or 2.
 
     Returns:
@@ -35,7 +36,10 @@ def weight_layout(operation, channels, stride):
     """
     layout, start = [], 0
     for shape in ops.operation_weight_shapes(operation, channels, stride):
-        stop = start + int(np.prod(shape))
+        size = 1
+        for dimension in shape:
+            size = size * dimension
+        stop = start + size
         layout.append((shape, start, stop))
         start = stop
     return layout
