@@ -30,6 +30,7 @@ measure.define_network_flags()
 flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memory slope (least squares).")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
+flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.search.CompiledSuperNet).")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )
@@ -43,7 +44,7 @@ def _run_child(kind, batch, num_samples):
 def main(argv):
     del argv
     k = FLAGS.num_samples
-    kinds = ["fixed", "parsec"] + (["darts"] if FLAGS.darts else [])
+    kinds = ["fixed", "parsec"] + (["compiled"] if FLAGS.compiled else []) + (["darts"] if FLAGS.darts else [])
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "
         f"{FLAGS.image_size}x{FLAGS.image_size} images, K={k}, recompute={FLAGS.recompute}; "
@@ -65,6 +66,7 @@ def main(argv):
             {
                 "fixed": fixed["step_s"],
                 "parsec": timing["parsec"]["per_architecture_s"],
+                **({"compiled": timing["compiled"]["per_architecture_s"]} if FLAGS.compiled else {}),
                 **({"darts": timing["darts"]["step_s"]} if FLAGS.darts else {}),
             },
             fixed["step_s"],
@@ -74,6 +76,7 @@ def main(argv):
             {
                 "fixed": fixed["cpu_step_s"],
                 "parsec": timing["parsec"]["cpu_per_architecture_s"],
+                **({"compiled": timing["compiled"]["cpu_per_architecture_s"]} if FLAGS.compiled else {}),
                 **({"darts": timing["darts"]["cpu_step_s"]} if FLAGS.darts else {}),
             },
             fixed["cpu_step_s"],
@@ -101,6 +104,13 @@ def main(argv):
         f"\nPARSEC peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "
         f"(ratio {peak_k / peak_k1:.2f}x)"
     )
+    if FLAGS.compiled:
+        compiled_k1 = _run_child("compiled", FLAGS.batch_size, 1)["peak_rss_mb"]
+        compiled_k = timing["compiled"]["peak_rss_mb"]
+        print(
+            f"Engine v2 peak RSS at batch {FLAGS.batch_size}: K=1 {compiled_k1:.0f} MB, K={k} {compiled_k:.0f} MB "
+            f"(ratio {compiled_k / compiled_k1:.2f}x)"
+        )
     print("Targets: memory <= 1.25x fixed, time per architecture <= 1.6x, build + first step <= 10x, peak flat in K.")
 
 

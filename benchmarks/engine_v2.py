@@ -25,6 +25,9 @@ import measure  # noqa: E402
 
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 5, "Timing rounds (every case once per round).")
+flags.DEFINE_list(
+    "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
+)
 FLAGS = flags.FLAGS
 
 
@@ -48,9 +51,7 @@ def count_runtime_calls(step):
 def main(argv):
     del argv
     import keras
-    import tensorflow as tf
 
-    import keras_parsec as kp
     from keras_parsec.search import CompiledSuperNet
 
     config = measure.network_config(FLAGS)
@@ -84,8 +85,8 @@ def main(argv):
         step()
         firsts[name] = time.perf_counter() - start
     print(
-        "build and first step (s): "
-        f"fixed {firsts['fixed'] / k:.1f} per architecture, eager {firsts['eager']:.1f}, compiled {firsts['compiled']:.1f}"
+        f"build and first step (s): fixed {firsts['fixed'] / k:.1f} per architecture, "
+        f"eager {firsts['eager']:.1f}, compiled {firsts['compiled']:.1f}"
     )
     print(
         "runtime calls per step: "
@@ -109,11 +110,50 @@ def main(argv):
     for name in cases:
         ratios = [w / f for w, f in zip(wall[name], wall["fixed"])]
         cpu_ratios = [c / f for c, f in zip(cpu[name], cpu["fixed"])]
-        print(
-            f"{name:28s} {np.median(wall[name]) / k:8.3f} {np.median(ratios):8.2f} {np.median(cpu_ratios):12.2f}"
-        )
-    print(f"(fixed: {fixed:.3f} s per architecture); peak RSS {measure.peak_rss_mb():.0f} MB; load {os.getloadavg()[0]:.2f}")
-    del tf, kp
+        print(f"{name:28s} {np.median(wall[name]) / k:8.3f} {np.median(ratios):8.2f} {np.median(cpu_ratios):12.2f}")
+    peak = measure.peak_rss_mb()
+    print(f"(fixed: {fixed:.3f} s per architecture); peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.2f}")
+    if FLAGS.memory_batches:
+        gpu_memory_per_example(eager, compiled, chosen, optimizer, [int(b) for b in FLAGS.memory_batches])
+
+
+def gpu_memory_per_example(eager, compiled, chosen, optimizer, batches):
+    """Slope of peak GPU memory over batch size, per engine: the activation memory per example.
+
+    The fixed case is the heaviest of the K architectures, each trained alone.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        print("--memory_batches: no GPU here, skipped (CPU memory: benchmarks/engine.py)")
+        return
+    peaks = {"fixed": [], "eager": [], "compiled": []}
+    rng = np.random.default_rng(0)
+    for batch in batches:
+        shape = (batch, FLAGS.image_size, FLAGS.image_size, 3)
+        x = tf.constant(rng.normal(size=shape).astype("float32"))
+        y = tf.constant(rng.integers(0, measure.NUM_CLASSES, size=batch).astype("int32"))
+
+        def peak(run):
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            run()
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+        fixed_steps = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in chosen]
+        for step in fixed_steps:
+            step()  # build outside the measured peak
+        peaks["fixed"].append(max(peak(step) for step in fixed_steps))
+        data = ((x, y), (x, y))
+        for name, net in (("eager", eager), ("compiled", compiled)):
+            net.train_step(data)
+            peaks[name].append(peak(lambda net=net, data=data: net.train_step(data)))
+    slopes = {name: measure.memory_slope(batches, values) for name, values in peaks.items()}
+    print(
+        f"peak GPU memory per example (MB), batches {batches}: " + ", ".join(f"{n} {v:.2f}" for n, v in slopes.items())
+    )
+    print(
+        f"  / fixed: eager {slopes['eager'] / slopes['fixed']:.2f}, compiled {slopes['compiled'] / slopes['fixed']:.2f}"
+    )
 
 
 if __name__ == "__main__":

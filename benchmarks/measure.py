@@ -10,6 +10,7 @@ architectures (seed 0), so the kinds compare like with like:
 - "parsec": Algorithm 1's search step (`SuperNet.train_step`) over the first K
   architectures of the pool, none skipped. The pool holds at least K distinct
   architectures, because a step runs an architecture sampled twice only once.
+- "compiled": the same search step on engine v2 (`keras_parsec.search.CompiledSuperNet`);
 - "darts": DARTS' continuous relaxation, every operation on every edge,
   softmax-weighted, compiled as one graph.
 
@@ -197,6 +198,28 @@ def child_parsec(batch, num_samples, config):
     }
 
 
+def child_compiled(batch, num_samples, config):
+    """Search steps of engine v2 (`keras_parsec.search.CompiledSuperNet`) over the same K architectures."""
+    from keras_parsec.search import CompiledSuperNet
+
+    eager, x, y, pool = _setup(batch, num_samples, config)
+    net = CompiledSuperNet(eager.search_space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0)
+    net.build(x.shape)
+    net.compile()
+    net.skip_zero_weights = False  # every sampled architecture pays its train pass
+    chosen = pool[:num_samples]
+    net.sample_choices = lambda: chosen
+    data = ((x, y), (x, y))
+    first, median, cpu = _timed(lambda: net.train_step(data), 2, config["steps"])
+    return {
+        "first_step_s": first,
+        "step_s": median,
+        "per_architecture_s": median / num_samples,
+        "cpu_step_s": cpu,
+        "cpu_per_architecture_s": cpu / num_samples,
+    }
+
+
 def child_darts(batch, num_samples, config):
     """DARTS' continuous relaxation: every operation on every edge, softmax-weighted."""
     import keras
@@ -244,7 +267,7 @@ def child_darts(batch, num_samples, config):
     return {"first_step_s": first, "step_s": median, "cpu_step_s": cpu}
 
 
-CHILDREN = {"fixed": child_fixed, "parsec": child_parsec, "darts": child_darts}
+CHILDREN = {"fixed": child_fixed, "parsec": child_parsec, "compiled": child_compiled, "darts": child_darts}
 
 
 def run(kind, batch, num_samples, config, timeout=None):

@@ -34,6 +34,12 @@ flags.DEFINE_string("genotype", None, "train/show: a genotype JSON file.")
 flags.DEFINE_string("run", None, "show: a search project folder.")
 flags.DEFINE_string("model", None, "export: a .keras model file.")
 flags.DEFINE_string("output", None, "export: SavedModel folder; show: PNG path.")
+flags.DEFINE_enum(
+    "engine",
+    "eager",
+    ["eager", "compiled"],
+    "search: the supernet engine (compiled: each pass one call, BENCHMARKS.md).",
+)
 flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 FLAGS = flags.FLAGS
 
@@ -84,6 +90,7 @@ def command_search():
         directory=FLAGS.directory,
         project_name=FLAGS.project_name or FLAGS.dataset,
         overwrite=FLAGS.overwrite,
+        engine=FLAGS.engine,
     )
     print(
         f"Searching {space} on {FLAGS.dataset}: {len(train[0])} training images "

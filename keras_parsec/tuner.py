@@ -16,6 +16,7 @@ from keras_parsec import distributed, errors, parallel
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
+from keras_parsec.search import CompiledSuperNet
 from keras_parsec.supernet import CosineSchedule, SuperNet
 
 STATE_FILE = "search_state.npz"
@@ -48,6 +49,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             halving_rate**i` epochs by the objective (`keras_parsec.halving`).
         halving_rate: eta; about 1 / eta of the runs at a rung go on.
         halving_min_epochs: epochs before the first rung.
+        engine: "eager" (default): `SuperNet`, every feature; "compiled":
+            `keras_parsec.search.CompiledSuperNet`, each pass one compiled call
+            (faster where the host bounds the step, BENCHMARKS.md "Engine v2"),
+            on one replica and without the auxiliary head for now.
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
 
     Parallel search runs: start the same script once with
@@ -83,8 +88,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         early_stopping=None,
         halving_rate=2,
         halving_min_epochs=1,
+        engine="eager",
         **kwargs,
     ):
+        self.engine = _check_engine(engine, distribution_strategy, auxiliary_weight)
         if prior is not None:
             # Fails early, with the distribution's own message, on an incompatible prior.
             ArchitectureDistribution(search_space, prior=prior)
@@ -217,14 +224,23 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
         with scope:
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
-            net = SuperNet(
-                self.search_space,
-                num_classes,
-                distribution=distribution,
-                num_samples=values["num_samples"],
-                seed=values["seed"],
-                auxiliary_weight=self.auxiliary_weight,
-            )
+            if self.engine == "compiled":
+                net = CompiledSuperNet(
+                    self.search_space,
+                    num_classes,
+                    distribution=distribution,
+                    num_samples=values["num_samples"],
+                    seed=values["seed"],
+                )
+            else:
+                net = SuperNet(
+                    self.search_space,
+                    num_classes,
+                    distribution=distribution,
+                    num_samples=values["num_samples"],
+                    seed=values["seed"],
+                    auxiliary_weight=self.auxiliary_weight,
+                )
             net.build((None,) + tuple(train[0].shape[1:]))
             steps = len(train[0]) // batch_size
             net.compile(
@@ -238,7 +254,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         checkpoint = SearchCheckpoint(
             net,
             os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE),
-            settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps},
+            settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine},
         )
         try:
             initial_epoch = checkpoint.restore()
@@ -414,6 +430,21 @@ class EpochReport(keras.callbacks.Callback):
 
 class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalError):
     """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
+
+
+def _check_engine(engine, strategy, auxiliary_weight):
+    """Returns `engine` if the search can run on it, else raises before any work."""
+    if engine not in ("eager", "compiled"):
+        raise errors.invalid_argument("engine", '"eager" or "compiled"', engine, 'use "eager" (the default)')
+    if engine == "compiled" and (distributed.is_distributed(strategy) or auxiliary_weight):
+        raise errors.invalid_argument(
+            "engine",
+            '"eager" with a multi-replica distribution_strategy or an auxiliary_weight: '
+            "the compiled engine has neither yet",
+            engine,
+            'pass engine="eager"',
+        )
+    return engine
 
 
 class SearchCheckpoint(keras.callbacks.Callback):

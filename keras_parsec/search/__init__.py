@@ -1,8 +1,8 @@
 """The PARSEC one-shot search engine v2: packed shared weights and passes compiled once.
 
-    SharedWeights       the search network's weights, one variable per (cell, node, operation)
-    Executor            an architecture's forward and gradient, the architecture an int32 tensor
-    CompiledSuperNet    `keras_parsec.SuperNet`'s Algorithm 1 on those passes (opt-in)
+SharedWeights       the search network's weights, one variable per (cell, node, operation)
+Executor            an architecture's forward and gradient, the architecture an int32 tensor
+CompiledSuperNet    `keras_parsec.SuperNet`'s Algorithm 1 on those passes (opt-in)
 """
 
 from keras_parsec.search.compiled_supernet import CompiledSuperNet

@@ -78,6 +78,7 @@ class CompiledSuperNet(supernet.SuperNet):
             losses = supernet.cross_entropy(labels, logits)
             loss = tf.reduce_sum(losses) / normalizer
         gradients = tape.gradient(loss, self.executor.variables)
+
         def add():
             for accumulator, gradient in zip(self._accumulators, gradients):
                 if gradient is not None:

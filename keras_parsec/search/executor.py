@@ -40,7 +40,10 @@ def _channels(x):
 
 def _unpack(row, operation, channels, stride):
     """The weights of `operation` as tensors, sliced from its packed row."""
-    return [tf.reshape(row[start:stop], shape) for shape, start, stop in weights_lib.weight_layout(operation, channels, stride)]
+    return [
+        tf.reshape(row[start:stop], shape)
+        for shape, start, stop in weights_lib.weight_layout(operation, channels, stride)
+    ]
 
 
 def _row(packed, operation, channels, stride):
@@ -252,5 +255,7 @@ class Executor:
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
             loss = tf.reduce_mean(losses)
         gradients = tape.gradient(loss, self.variables)
-        gradients = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(self.variables, gradients)]
+        gradients = [
+            tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(self.variables, gradients)
+        ]
         return loss, logits, gradients

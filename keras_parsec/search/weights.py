@@ -96,7 +96,9 @@ class SharedWeights(keras.layers.Layer):
             reduction = space.is_reduction(index)
             channels *= 2 if reduction else 1
             name = f"cell_{index}"
-            shapes = ops.factorized_reduce_shapes(prev_prev, channels) if reduction_prev else [(1, 1, prev_prev, channels)]
+            shapes = (
+                ops.factorized_reduce_shapes(prev_prev, channels) if reduction_prev else [(1, 1, prev_prev, channels)]
+            )
             edges = {}
             for node in range(space.num_nodes):
                 for op in space.operations:

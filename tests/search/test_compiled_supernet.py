@@ -7,7 +7,6 @@ import tensorflow as tf
 
 import keras_parsec as kp
 from keras_parsec.search import CompiledSuperNet
-from keras_parsec.search import weights as weights_lib
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
 

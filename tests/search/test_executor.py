@@ -89,7 +89,10 @@ def test_gradients_equal_the_eager_engine_under_every_recompute_policy(recompute
     x, y = batch()
     for seed in range(2):
         choices = kp.ArchitectureDistribution(search_space).sample_choices(1, seed=seed).numpy()[0]
-        loss, gradients, = executor.gradients(x, y, choices)[::2]
+        (
+            loss,
+            gradients,
+        ) = executor.gradients(x, y, choices)[::2]
         eager_loss, eager = eager_gradients(net, x, y, choices, recompute)
         np.testing.assert_allclose(float(loss), float(eager_loss), rtol=1e-6)
         compared = 0
@@ -98,7 +101,9 @@ def test_gradients_equal_the_eager_engine_under_every_recompute_policy(recompute
             if expected is None:  # an edge this architecture does not use: exact zeros
                 np.testing.assert_array_equal(packed.numpy(), 0.0)
             else:
-                np.testing.assert_allclose(packed.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5, err_msg=variable.path)
+                np.testing.assert_allclose(
+                    packed.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5, err_msg=variable.path
+                )
                 compared += 1
         assert compared >= 4
 

@@ -28,7 +28,10 @@ def numpy_reference(values, velocities, gradients, masks, rate, momentum, nester
 @pytest.mark.parametrize("clip", [None, 0.5])
 def test_used_rows_follow_keras_sgd_and_the_others_keep_value_and_momentum(momentum, nesterov, clip):
     rng = np.random.default_rng(0)
-    variables = [keras.Variable(rng.normal(size=(3, 5)).astype("float32")), keras.Variable(rng.normal(size=(4,)).astype("float32"))]
+    variables = [
+        keras.Variable(rng.normal(size=(3, 5)).astype("float32")),
+        keras.Variable(rng.normal(size=(4,)).astype("float32")),
+    ]
     optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=momentum, nesterov=nesterov)
     optimizer.build(variables)
     if momentum:
@@ -37,7 +40,9 @@ def test_used_rows_follow_keras_sgd_and_the_others_keep_value_and_momentum(momen
     update = updates.MaskedSGD(optimizer, variables, [3, 1], weight_decay=0.01, clip_norm=clip)
     gradients = [rng.normal(size=v.shape).astype("float32") for v in variables]
     masks = [np.array([1.0, 0.0, 1.0], "float32"), np.array([1.0], "float32")]
-    velocities = [s.numpy() for s in optimizer.momentums] if momentum else [np.zeros(v.shape, "float32") for v in variables]
+    velocities = (
+        [s.numpy() for s in optimizer.momentums] if momentum else [np.zeros(v.shape, "float32") for v in variables]
+    )
     expected_values, expected_velocities = numpy_reference(
         [v.numpy() for v in variables], velocities, gradients, masks, 0.1, momentum, nesterov, 0.01, clip
     )

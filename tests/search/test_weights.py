@@ -33,7 +33,7 @@ def test_a_row_holds_each_weight_of_the_operation_once_in_order(op, stride):
 def test_edge_variables_have_a_row_per_input_and_skip_weights_only_in_reduce_cells():
     _, weights = built()
     normal, reduce = weights.cells[0], weights.cells[1]
-    assert ("skip_connect" not in {op for _, op in normal["edges"]})  # identity at stride 1
+    assert "skip_connect" not in {op for _, op in normal["edges"]}  # identity at stride 1
     assert reduce["edges"][1, "skip_connect"].shape[0] == 3  # rows for inputs 0, 1 (stride 2) and node 0
     assert normal["edges"][1, "sep_conv_3x3"].shape == (3, weights_lib.row_size("sep_conv_3x3", 4, 1))
 
@@ -55,7 +55,11 @@ def test_used_rows_and_the_mask_name_exactly_what_an_architecture_reads():
     assert len(mask) == sum(weights.mask_sizes(variables))
     pieces = np.split(mask, np.cumsum(weights.mask_sizes(variables))[:-1])
     for variable, piece in zip(variables, pieces):
-        expected = [1.0 if r in used[id(variable)] else 0.0 for r in range(variable.shape[0])] if id(variable) in used else None
+        expected = (
+            [1.0 if r in used[id(variable)] else 0.0 for r in range(variable.shape[0])]
+            if id(variable) in used
+            else None
+        )
         if expected is not None:
             np.testing.assert_array_equal(piece, expected)
     assert mask.sum() == 3 + len([v for v in variables if len(v.shape) != 2 or "_node" not in v.path])

@@ -1,0 +1,90 @@
+"""ParsecTuner(engine="compiled"): a whole search on engine v2, resumed exactly, and refused where it cannot run."""
+
+import types
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import keras_parsec as kp
+from keras_parsec.search import CompiledSuperNet
+
+OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
+SPACE = kp.SearchSpace(num_cells=2, filters=4, num_nodes=2, operations=OPS)
+
+
+def digits(n=128):
+    data = load_digits()
+    return (data.images[:n, ..., None] / 16.0).astype("float32"), data.target[:n].astype("int32")
+
+
+class Interrupt(BaseException):
+    """Stands for Ctrl-C: Keras Tuner does not swallow it."""
+
+
+class StopAt(keras.callbacks.Callback):
+    """Interrupts a search as its second epoch begins, after the first was saved."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise Interrupt()
+
+
+def tuner(directory, **kwargs):
+    config = {"num_samples": 2, "max_trials": 1, "seed": 3, "engine": "compiled", "project_name": "p"}
+    config.update(kwargs)
+    return kp.ParsecTuner(SPACE, directory=directory, **config)
+
+
+def test_a_search_on_the_compiled_engine_resumes_exactly(tmp_path):
+    x, y = digits()
+    interrupted = tuner(tmp_path / "a")
+    with pytest.raises(Interrupt):
+        interrupted.search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
+    resumed = tuner(tmp_path / "a")
+    resumed.search(x, y, epochs=2, batch_size=32, verbose=0)
+    straight = tuner(tmp_path / "b")
+    straight.search(x, y, epochs=2, batch_size=32, verbose=0)
+    run, reference = resumed.oracle.runs["0"], straight.oracle.runs["0"]
+    np.testing.assert_allclose(np.array(run["logits"]), np.array(reference["logits"]), atol=1e-6)
+    assert run["history"]["val_accuracy"] == pytest.approx(reference["history"]["val_accuracy"])
+    assert resumed.get_best_genotypes()[0] == straight.get_best_genotypes()[0]
+
+
+def test_the_tuner_builds_a_compiled_supernet(tmp_path, monkeypatch):
+    built = []
+    original = CompiledSuperNet.build
+
+    def recording(self, input_shape):
+        built.append(type(self))
+        return original(self, input_shape)
+
+    monkeypatch.setattr(CompiledSuperNet, "build", recording)
+    x, y = digits(64)
+    tuner(tmp_path).search(x, y, epochs=1, batch_size=32, verbose=0)
+    assert built == [CompiledSuperNet]
+
+
+def test_a_project_saved_by_one_engine_is_not_resumed_by_the_other(tmp_path):
+    x, y = digits(64)
+    with pytest.raises(Interrupt):
+        tuner(tmp_path).search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
+    saved = sorted(p.read_bytes() for p in tmp_path.rglob("*.npz"))
+    with pytest.raises(kp.InvalidArgumentError, match="overwrite=True"):
+        tuner(tmp_path, engine="eager").search(x, y, epochs=2, batch_size=32, verbose=0)
+    assert sorted(p.read_bytes() for p in tmp_path.rglob("*.npz")) == saved  # nothing overwritten
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    (
+        ({"engine": "graph"}, "engine.*eager.*compiled"),
+        ({"auxiliary_weight": 0.4}, "engine.*auxiliary_weight"),
+        # Only its replica count is read before the refusal (a real two-replica strategy needs two devices).
+        ({"distribution_strategy": types.SimpleNamespace(num_replicas_in_sync=2)}, "engine.*multi-replica"),
+    ),
+)
+def test_engine_values_that_cannot_run_are_refused_before_any_work(tmp_path, kwargs, match):
+    with pytest.raises(kp.InvalidArgumentError, match=match):
+        tuner(tmp_path, **kwargs)
