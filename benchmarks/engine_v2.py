@@ -25,6 +25,9 @@ import measure  # noqa: E402
 
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 5, "Timing rounds (every case once per round).")
+flags.DEFINE_bool(
+    "static_width", False, "Also engine v2 with one cell function per kind and width (Executor(open_width=False))."
+)
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
 )
@@ -62,9 +65,19 @@ def main(argv):
     compiled.build(x.shape)
     compiled.compile()
     compiled.shared.copy_from_supernet(eager)
+    engines = {"eager": eager, "compiled": compiled}
+    if FLAGS.static_width:
+        from keras_parsec.search import Executor
+
+        static = CompiledSuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=k, seed=0)
+        static.build(x.shape)
+        static.compile()
+        static.shared.copy_from_supernet(eager)
+        static.executor = Executor(static.shared, open_width=False)  # before the first trace
+        engines["compiled_static"] = static
     chosen = pool[:k]
     data = ((x, y), (x, y))
-    for net in (eager, compiled):
+    for net in engines.values():
         net.skip_zero_weights = False  # every sampled architecture pays its train pass
         net.sample_choices = lambda: chosen
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
@@ -75,36 +88,22 @@ def main(argv):
         f"{FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
         f"batch {FLAGS.batch_size}, K={k}; load average {os.getloadavg()[0]:.2f}"
     )
+    cases = {"fixed": lambda: [s() for s in fixed_steps]}
+    cases.update({name: (lambda net=net: net.train_step(data)) for name, net in engines.items()})
     firsts = {}
-    for name, step in (
-        ("fixed", lambda: [s() for s in fixed_steps]),
-        ("eager", lambda: eager.train_step(data)),
-        ("compiled", lambda: compiled.train_step(data)),
-    ):
+    for name, step in cases.items():
         start = time.perf_counter()
         step()
         firsts[name] = time.perf_counter() - start
+    firsts["fixed"] /= k
+    print("build and first step (s; fixed: per architecture): " + ", ".join(f"{n} {t:.1f}" for n, t in firsts.items()))
     print(
-        f"build and first step (s): fixed {firsts['fixed'] / k:.1f} per architecture, "
-        f"eager {firsts['eager']:.1f}, compiled {firsts['compiled']:.1f}"
+        "runtime calls per step (fixed: its K steps): "
+        + ", ".join(f"{n} {count_runtime_calls(step)}" for n, step in cases.items())
     )
-    print(
-        "runtime calls per step: "
-        f"eager {count_runtime_calls(lambda: eager.train_step(data))}, "
-        f"compiled {count_runtime_calls(lambda: compiled.train_step(data))}, "
-        f"fixed {count_runtime_calls(lambda: [s() for s in fixed_steps])} for its K steps"
-    )
-    cases = {
-        "fixed": lambda: [s() for s in fixed_steps],
-        "eager": lambda: eager.train_step(data),
-        "compiled": lambda: compiled.train_step(data),
-    }
     wall, cpu = measure.interleaved(cases, FLAGS.rounds, warmup=1)
     for r in range(FLAGS.rounds):
-        print(
-            f"  round {r}: eager/fixed {wall['eager'][r] / wall['fixed'][r]:.2f}, "
-            f"compiled/fixed {wall['compiled'][r] / wall['fixed'][r]:.2f}"
-        )
+        print(f"  round {r}: " + ", ".join(f"{n}/fixed {wall[n][r] / wall['fixed'][r]:.2f}" for n in engines))
     fixed = np.median(wall["fixed"]) / k
     print(f"{'per sampled architecture':28s} {'wall s':>8s} {'/ fixed':>8s} {'CPU / fixed':>12s}")
     for name in cases:

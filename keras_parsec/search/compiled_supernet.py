@@ -74,7 +74,7 @@ class CompiledSuperNet(supernet.SuperNet):
     def _accumulate_gradients(self, images, labels, choices, weight, normalizer):
         """One train pass: adds `weight` x its gradient into the accumulators; nothing if the loss is not finite."""
         with tf.GradientTape() as tape:
-            logits = executor_lib.architecture_logits(self.shared, images, choices, self.executor.dtype)
+            logits = self.executor.pass_logits(images, choices)
             losses = supernet.cross_entropy(labels, logits)
             loss = tf.reduce_sum(losses) / normalizer
         gradients = tape.gradient(loss, self.executor.variables)

@@ -35,7 +35,8 @@ _FUNCTIONS = {}
 
 
 def _channels(x):
-    return tf.shape(x)[-1]
+    """The width of `x`: an int where the trace knows it, else a scalar tensor."""
+    return x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
 
 
 def _unpack(row, operation, channels, stride):
@@ -52,17 +53,18 @@ def _row(packed, operation, channels, stride):
     return packed[: layout[-1][2]] if layout else packed[:0]
 
 
-def _operation_function(kind, operation, stride, dtype):
+def _operation_function(kind, operation, stride, dtype, channels=None):
     """The shared concrete function `forward(x, row) -> y` or `gradient(x, row, dy) -> (dx, drow)`.
 
-    Traced once per process for each (operation, stride, dtype): batch,
-    spatial size and width are left open, so one trace serves every cell.
+    Traced once per process for each (operation, stride, dtype, channels):
+    batch and spatial size are left open, and the width too when `channels`
+    is None, so that one trace serves every cell.
     """
-    key = (kind, operation, stride, dtype)
+    key = (kind, operation, stride, dtype, channels)
     function = _FUNCTIONS.get(key)
     if function is not None:
         return function
-    x_spec = tf.TensorSpec([None, None, None, None], dtype)
+    x_spec = tf.TensorSpec([None, None, None, channels], dtype)
     row_spec = tf.TensorSpec([None], dtype)
 
     def forward(x, row):
@@ -128,7 +130,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
             return _row(tf.gather(matrices[o], source), op, channels, stride)
 
         def forward_branch(g, o, op, stride):
-            function = _operation_function("forward", op, stride, dtype)
+            function = _operation_function("forward", op, stride, dtype, states[1].shape[-1])
             return lambda: function(xs[g], row(o, op, stride))
 
         branches = [forward_branch(*case) for case in cases]
@@ -136,7 +138,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
 
         def gradient(dy):
             def backward_branch(g, o, op, stride):
-                function = _operation_function("gradient", op, stride, dtype)
+                function = _operation_function("gradient", op, stride, dtype, states[1].shape[-1])
 
                 def run_branch():
                     dx, drow = function(xs[g], row(o, op, stride), dy)
@@ -177,15 +179,17 @@ def _cell_body(space, reduction, dtype):
     return body
 
 
-def _cell_function(space, cell, dtype):
+def _cell_function(space, cell, dtype, open_width):
     """The concrete function of `_cell_body`, shared by every cell of the same kind.
 
-    Two per space (normal and reduce), whatever the depth and the widths:
-    inside the pass each cell is one call, so the graph to trace and to
-    differentiate stays that of one cell of each kind.
+    With `open_width`, two per space (normal and reduce), whatever the depth
+    and the widths; else one per kind and width. Inside the pass each cell is
+    one call, so the graph to trace and to differentiate stays that of one
+    cell of each kind.
     """
     edge_keys = sorted(cell["edges"])
-    key = ("cell", space, cell["reduction"], dtype)
+    channels = None if open_width else cell["channels"]
+    key = ("cell", space, cell["reduction"], dtype, channels)
     function = _FUNCTIONS.get(key)
     if function is None:
         body = _cell_body(space, cell["reduction"], dtype)
@@ -193,8 +197,11 @@ def _cell_function(space, cell, dtype):
         def run(p0, p1, choices, values):
             return body(p0, p1, choices, dict(zip(edge_keys, values)))
 
-        state = tf.TensorSpec([None, None, None, None], dtype)
-        specs = [tf.TensorSpec([cell["edges"][k].shape[0], None], dtype) for k in edge_keys]
+        state = tf.TensorSpec([None, None, None, channels], dtype)
+        specs = [
+            tf.TensorSpec(cell["edges"][k].shape if channels else [cell["edges"][k].shape[0], None], dtype)
+            for k in edge_keys
+        ]
         function = tf.function(run, autograph=False, experimental_attributes={"_noinline": True}).get_concrete_function(
             state, state, tf.TensorSpec([space.num_nodes, 2], tf.int32), specs
         )
@@ -202,23 +209,23 @@ def _cell_function(space, cell, dtype):
     return function, edge_keys
 
 
-def cell_output(weights, cell, s0, s1, choices, dtype):
+def cell_output(weights, cell, s0, s1, choices, dtype, open_width=True):
     """A cell of architecture `choices` ([num_nodes, 2] int32 tensor) on inputs `s0`, `s1`."""
     read = lambda w: tf.cast(w, dtype)  # noqa: E731
     pre0 = ops.factorized_reduce if cell["reduction_prev"] else ops.relu_conv_bn
     p0 = pre0(s0, [read(w) for w in cell["pre0"]])
     p1 = ops.relu_conv_bn(s1, [read(w) for w in cell["pre1"]])
-    function, edge_keys = _cell_function(weights.search_space, cell, dtype)
+    function, edge_keys = _cell_function(weights.search_space, cell, dtype, open_width)
     return function(p0, p1, choices, [read(cell["edges"][k]) for k in edge_keys])
 
 
-def architecture_logits(weights, images, choices, dtype=tf.float32):
+def architecture_logits(weights, images, choices, dtype=tf.float32, open_width=True):
     """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode."""
     x = tf.cast(images, dtype)
     s0 = s1 = ops.batch_norm(tf.nn.conv2d(x, tf.cast(weights.stem_kernel, dtype), 1, "SAME"))
     for cell in weights.cells:
         cell_choices = choices[1 if cell["reduction"] else 0]
-        s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype)
+        s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype, open_width)
     pooled = tf.reduce_mean(s1, axis=[1, 2])
     return tf.matmul(pooled, tf.cast(weights.classifier_kernel, dtype)) + tf.cast(weights.classifier_bias, dtype)
 
@@ -229,14 +236,17 @@ class Executor:
     Args:
         weights: a built `SharedWeights`.
         dtype: compute dtype (float16 or bfloat16 under mixed precision).
+        open_width: trace one cell function per kind for every width (fast
+            builds) rather than one per kind and width.
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
-    def __init__(self, weights, dtype="float32"):
+    def __init__(self, weights, dtype="float32", open_width=True):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
+        self.open_width = bool(open_width)
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)
@@ -244,13 +254,17 @@ class Executor:
 
     def _logits(self, images, choices):
         self.traces["logits"] += 1
-        return architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype)
+        return self.pass_logits(images, choices)
+
+    def pass_logits(self, images, choices):
+        """The logits of architecture `choices` on `images`, to be called inside a `tf.function`."""
+        return architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype, self.open_width)
 
     def _gradients(self, images, labels, choices):
         """`(loss, logits, gradients)`: mean cross-entropy and its gradient for every variable (zeros if unused)."""
         self.traces["gradients"] += 1
         with tf.GradientTape() as tape:
-            logits = architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype)
+            logits = self.pass_logits(images, choices)
             labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
             loss = tf.reduce_mean(losses)
