@@ -5,16 +5,18 @@ choices)` are `tf.function`s traced once: every architecture of the space runs
 through the same graph, so a search step is a handful of calls instead of the
 eager engine's hundreds (BENCHMARKS.md, "Engine v2").
 
-Inside the graph, each slot (cell, node, pair) picks its input with a
-`tf.switch_case` of identities and its operation with a `tf.switch_case` whose
-branches call one concrete function per (operation, stride), shared by every
-slot of every width. Without XLA only the taken branch runs and untaken branches hold
-no activations. The operation switch has a custom gradient: its backward
-switch calls the operation's vector-Jacobian product, which recomputes the
-operation. TensorFlow therefore never differentiates the switch itself (whose
-gradient graph is what made the obvious design build for minutes), and the
-backward pass keeps only each slot's input, as the eager engine's
-`recompute=True` does. Weights an architecture does not use get exact zeros.
+Inside the graph, each slot (cell, node, pair) picks its input with a switch
+of identities and its operation with a switch whose branches hold the
+operations themselves. Without XLA only the taken branch runs and untaken
+branches hold no activations. The operation switch has a custom gradient: its
+backward switch runs the operation's vector-Jacobian product, which recomputes
+the operation. TensorFlow therefore never differentiates the switch itself
+(whose gradient graph is what made the obvious design build for minutes), and
+the backward pass keeps only each slot's input, as the eager engine's
+`recompute=True` does. Each cell is one call of a function shared by every
+cell of its kind, at any width. Weights an architecture does not use get
+exact zeros. Branches that call shared per-operation functions instead were
+measured 2.6x slower per step at the host floor (BENCHMARKS.md).
 """
 
 import tensorflow as tf
@@ -30,7 +32,7 @@ from tensorflow.python.ops import cond_v2
 from keras_parsec import ops
 from keras_parsec.search import weights as weights_lib
 
-# (kind, ...) -> concrete function, shared by every network of the process.
+# ("cell", space, reduction, dtype, width) -> concrete function, shared by every network of the process.
 _FUNCTIONS = {}
 
 
@@ -53,22 +55,18 @@ def _row(packed, operation, channels, stride):
     return packed[: layout[-1][2]] if layout else packed[:0]
 
 
-def _operation_function(kind, operation, stride, dtype, channels=None):
-    """The shared concrete function `forward(x, row) -> y` or `gradient(x, row, dy) -> (dx, drow)`.
-
-    Traced once per process for each (operation, stride, dtype, channels):
-    batch and spatial size are left open, and the width too when `channels`
-    is None, so that one trace serves every cell.
-    """
-    key = (kind, operation, stride, dtype, channels)
-    function = _FUNCTIONS.get(key)
-    if function is not None:
-        return function
-    x_spec = tf.TensorSpec([None, None, None, channels], dtype)
-    row_spec = tf.TensorSpec([None], dtype)
+def _forward(operation, stride):
+    """`(x, row) -> y`: `operation` at `stride` with the weights packed in `row`."""
 
     def forward(x, row):
         return ops.apply_operation(operation, x, _unpack(row, operation, _channels(x), stride), stride)
+
+    return forward
+
+
+def _gradient(operation, stride):
+    """`(x, row, dy) -> (dx, drow)`: the vector-Jacobian product of `_forward`, recomputing the operation."""
+    forward = _forward(operation, stride)
 
     def gradient(x, row, dy):
         with tf.GradientTape() as tape:
@@ -77,12 +75,7 @@ def _operation_function(kind, operation, stride, dtype, channels=None):
         dx, drow = tape.gradient(y, [x, row], output_gradients=dy)
         return (tf.zeros_like(x) if dx is None else dx), (tf.zeros_like(row) if drow is None else drow)
 
-    if kind == "forward":
-        function = tf.function(forward, autograph=False).get_concrete_function(x_spec, row_spec)
-    else:
-        function = tf.function(gradient, autograph=False).get_concrete_function(x_spec, row_spec, x_spec)
-    _FUNCTIONS[key] = function
-    return function
+    return gradient
 
 
 def switch_case(index, branches):
@@ -130,7 +123,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
             return _row(tf.gather(matrices[o], source), op, channels, stride)
 
         def forward_branch(g, o, op, stride):
-            function = _operation_function("forward", op, stride, dtype, states[1].shape[-1])
+            function = _forward(op, stride)
             return lambda: function(xs[g], row(o, op, stride))
 
         branches = [forward_branch(*case) for case in cases]
@@ -138,7 +131,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
 
         def gradient(dy):
             def backward_branch(g, o, op, stride):
-                function = _operation_function("gradient", op, stride, dtype, states[1].shape[-1])
+                function = _gradient(op, stride)
 
                 def run_branch():
                     dx, drow = function(xs[g], row(o, op, stride), dy)

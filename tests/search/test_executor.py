@@ -78,7 +78,10 @@ def test_logits_equal_the_eager_engine_for_every_operation_in_both_cell_types(op
     x, _ = batch()
     choices = all_through(search_space, op)
     np.testing.assert_allclose(
-        executor.logits(x, choices).numpy(), net.architecture_logits(x, choices, recompute=False).numpy(), atol=1e-5
+        executor.logits(x, choices).numpy(),
+        net.architecture_logits(x, choices, recompute=False).numpy(),
+        rtol=1e-4,  # the graphs fuse and order float32 sums differently
+        atol=1e-5,
     )
 
 
