@@ -28,6 +28,12 @@ flags.DEFINE_integer("rounds", 5, "Timing rounds (every case once per round).")
 flags.DEFINE_bool(
     "static_width", False, "Also engine v2 with one cell function per kind and width (Executor(open_width=False))."
 )
+flags.DEFINE_bool(
+    "compare_branches",
+    False,
+    "Engine v2 both ways: branches that call shared operation functions and branches that hold them "
+    "(Executor(operation_calls=True/False)) instead of the device's default.",
+)
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
 )
@@ -61,20 +67,26 @@ def main(argv):
     k = FLAGS.num_samples
     eager, x, y, pool = measure._setup(FLAGS.batch_size, k, config)
     eager.compile()
-    compiled = CompiledSuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=k, seed=0)
-    compiled.build(x.shape)
-    compiled.compile()
-    compiled.shared.copy_from_supernet(eager)
-    engines = {"eager": eager, "compiled": compiled}
-    if FLAGS.static_width:
+
+    def engine_v2(**executor_options):
         from keras_parsec.search import Executor
 
-        static = CompiledSuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=k, seed=0)
-        static.build(x.shape)
-        static.compile()
-        static.shared.copy_from_supernet(eager)
-        static.executor = Executor(static.shared, open_width=False)  # before the first trace
-        engines["compiled_static"] = static
+        net = CompiledSuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=k, seed=0)
+        net.build(x.shape)
+        net.compile()
+        net.shared.copy_from_supernet(eager)
+        if executor_options:
+            net.executor = Executor(net.shared, **executor_options)  # before the first trace
+        return net
+
+    engines = {"eager": eager}
+    if FLAGS.compare_branches:
+        engines["compiled_calls"] = engine_v2(operation_calls=True)
+        engines["compiled_held"] = engine_v2(operation_calls=False)
+    else:
+        engines["compiled"] = engine_v2()
+    if FLAGS.static_width:
+        engines["compiled_static"] = engine_v2(open_width=False)
     chosen = pool[:k]
     data = ((x, y), (x, y))
     for net in engines.values():
@@ -113,10 +125,10 @@ def main(argv):
     peak = measure.peak_rss_mb()
     print(f"(fixed: {fixed:.3f} s per architecture); peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.2f}")
     if FLAGS.memory_batches:
-        gpu_memory_per_example(eager, compiled, chosen, optimizer, [int(b) for b in FLAGS.memory_batches])
+        gpu_memory_per_example(engines, chosen, optimizer, [int(b) for b in FLAGS.memory_batches])
 
 
-def gpu_memory_per_example(eager, compiled, chosen, optimizer, batches):
+def gpu_memory_per_example(engines, chosen, optimizer, batches):
     """Slope of peak GPU memory over batch size, per engine: the activation memory per example.
 
     The fixed case is the heaviest of the K architectures, each trained alone.
@@ -126,7 +138,7 @@ def gpu_memory_per_example(eager, compiled, chosen, optimizer, batches):
     if not tf.config.list_physical_devices("GPU"):
         print("--memory_batches: no GPU here, skipped (CPU memory: benchmarks/engine.py)")
         return
-    peaks = {"fixed": [], "eager": [], "compiled": []}
+    peaks = {"fixed": []} | {name: [] for name in engines}
     rng = np.random.default_rng(0)
     for batch in batches:
         shape = (batch, FLAGS.image_size, FLAGS.image_size, 3)
@@ -138,21 +150,19 @@ def gpu_memory_per_example(eager, compiled, chosen, optimizer, batches):
             run()
             return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
-        fixed_steps = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in chosen]
+        fixed_steps = [measure.compiled_train_step(engines["eager"], x, y, a, optimizer) for a in chosen]
         for step in fixed_steps:
             step()  # build outside the measured peak
         peaks["fixed"].append(max(peak(step) for step in fixed_steps))
         data = ((x, y), (x, y))
-        for name, net in (("eager", eager), ("compiled", compiled)):
+        for name, net in engines.items():
             net.train_step(data)
             peaks[name].append(peak(lambda net=net, data=data: net.train_step(data)))
     slopes = {name: measure.memory_slope(batches, values) for name, values in peaks.items()}
     print(
         f"peak GPU memory per example (MB), batches {batches}: " + ", ".join(f"{n} {v:.2f}" for n, v in slopes.items())
     )
-    print(
-        f"  / fixed: eager {slopes['eager'] / slopes['fixed']:.2f}, compiled {slopes['compiled'] / slopes['fixed']:.2f}"
-    )
+    print("  / fixed: " + ", ".join(f"{n} {slopes[n] / slopes['fixed']:.2f}" for n in engines))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ the operation. TensorFlow therefore never differentiates the switch itself
 the backward pass keeps only each slot's input, as the eager engine's
 `recompute=True` does. Each cell is one call of a function shared by every
 cell of its kind, at any width. Weights an architecture does not use get
-exact zeros. Branches that call shared per-operation functions instead were
-measured 2.6x slower per step at the host floor (BENCHMARKS.md).
+exact zeros. Whether a branch holds its operation or calls a function shared
+by every slot is `Executor(operation_calls=...)`: the first is 2.6x faster
+where the host bounds the step, the second on this CPU at the paper's size.
 """
+
+import collections
 
 import tensorflow as tf
 
@@ -32,8 +35,11 @@ from tensorflow.python.ops import cond_v2
 from keras_parsec import ops
 from keras_parsec.search import weights as weights_lib
 
-# ("cell", space, reduction, dtype, width) -> concrete function, shared by every network of the process.
+# ("cell" | "forward" | "gradient", ...) -> concrete function, shared by every network of the process.
 _FUNCTIONS = {}
+
+# How passes are compiled (see `Executor`).
+Options = collections.namedtuple("Options", "open_width operation_calls")
 
 
 def _channels(x):
@@ -64,6 +70,26 @@ def _forward(operation, stride):
     return forward
 
 
+def _concrete(kind, operation, stride, dtype, channels):
+    """`_forward` or `_gradient` as a concrete function shared by every slot (batch and size left open)."""
+    key = (kind, operation, stride, dtype, channels)
+    function = _FUNCTIONS.get(key)
+    if function is None:
+        x_spec = tf.TensorSpec([None, None, None, channels], dtype)
+        specs = [x_spec, tf.TensorSpec([None], dtype)] + ([x_spec] if kind == "gradient" else [])
+        python_function = _forward(operation, stride) if kind == "forward" else _gradient(operation, stride)
+        function = tf.function(python_function, autograph=False).get_concrete_function(*specs)
+        _FUNCTIONS[key] = function
+    return function
+
+
+def _operation(kind, operation, stride, dtype, channels, calls):
+    """The forward or gradient of an operation: traced into its branch, or (`calls`) a call of `_concrete`."""
+    if calls:
+        return _concrete(kind, operation, stride, dtype, channels)
+    return _forward(operation, stride) if kind == "forward" else _gradient(operation, stride)
+
+
 def _gradient(operation, stride):
     """`(x, row, dy) -> (dx, drow)`: the vector-Jacobian product of `_forward`, recomputing the operation."""
     forward = _forward(operation, stride)
@@ -90,7 +116,7 @@ def _switch(index, tensors):
     return switch_case(index, [lambda t=t: tf.identity(t) for t in tensors])
 
 
-def _slot(states, edges, source, op_index, reduction, operations, dtype):
+def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
     """One slot's output: `states[source]` through `operations[op_index]` with its edge's weights.
 
     Args:
@@ -102,6 +128,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
         reduction: whether the cell is a reduce cell.
         operations: the space's operation names.
         dtype: compute dtype.
+        calls: branches call shared per-operation functions instead of holding the operations.
     """
     channels = _channels(states[1])
     groups = [(0, len(states), 1)]  # (first source, stop, stride): inputs read at one stride
@@ -123,7 +150,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
             return _row(tf.gather(matrices[o], source), op, channels, stride)
 
         def forward_branch(g, o, op, stride):
-            function = _forward(op, stride)
+            function = _operation("forward", op, stride, dtype, states[1].shape[-1], calls)
             return lambda: function(xs[g], row(o, op, stride))
 
         branches = [forward_branch(*case) for case in cases]
@@ -131,7 +158,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
 
         def gradient(dy):
             def backward_branch(g, o, op, stride):
-                function = _gradient(op, stride)
+                function = _operation("gradient", op, stride, dtype, states[1].shape[-1], calls)
 
                 def run_branch():
                     dx, drow = function(xs[g], row(o, op, stride), dy)
@@ -152,7 +179,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype):
     return run(*inputs, *edges)
 
 
-def _cell_body(space, reduction, dtype):
+def _cell_body(space, reduction, dtype, calls):
     """`(p0, p1, choices, edge matrices) -> cell output` for cells of one kind, at any width."""
     operations = space.operations
 
@@ -164,7 +191,9 @@ def _cell_body(space, reduction, dtype):
             edges = [edge_values.get((node, op), no_weights) for op in operations]
             total = None
             for slot in range(2):
-                y = _slot(states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype)
+                y = _slot(
+                    states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype, calls
+                )
                 total = y if total is None else total + y
             states.append(total)
         return tf.concat(states[weights_lib.NUM_CELL_INPUTS :], axis=-1)
@@ -172,20 +201,20 @@ def _cell_body(space, reduction, dtype):
     return body
 
 
-def _cell_function(space, cell, dtype, open_width):
+def _cell_function(space, cell, dtype, options):
     """The concrete function of `_cell_body`, shared by every cell of the same kind.
 
-    With `open_width`, two per space (normal and reduce), whatever the depth
+    With `options.open_width`, two per space (normal and reduce), whatever the depth
     and the widths; else one per kind and width. Inside the pass each cell is
     one call, so the graph to trace and to differentiate stays that of one
     cell of each kind.
     """
     edge_keys = sorted(cell["edges"])
-    channels = None if open_width else cell["channels"]
-    key = ("cell", space, cell["reduction"], dtype, channels)
+    channels = None if options.open_width else cell["channels"]
+    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls)
     function = _FUNCTIONS.get(key)
     if function is None:
-        body = _cell_body(space, cell["reduction"], dtype)
+        body = _cell_body(space, cell["reduction"], dtype, options.operation_calls)
 
         def run(p0, p1, choices, values):
             return body(p0, p1, choices, dict(zip(edge_keys, values)))
@@ -202,23 +231,23 @@ def _cell_function(space, cell, dtype, open_width):
     return function, edge_keys
 
 
-def cell_output(weights, cell, s0, s1, choices, dtype, open_width=True):
+def cell_output(weights, cell, s0, s1, choices, dtype, options):
     """A cell of architecture `choices` ([num_nodes, 2] int32 tensor) on inputs `s0`, `s1`."""
     read = lambda w: tf.cast(w, dtype)  # noqa: E731
     pre0 = ops.factorized_reduce if cell["reduction_prev"] else ops.relu_conv_bn
     p0 = pre0(s0, [read(w) for w in cell["pre0"]])
     p1 = ops.relu_conv_bn(s1, [read(w) for w in cell["pre1"]])
-    function, edge_keys = _cell_function(weights.search_space, cell, dtype, open_width)
+    function, edge_keys = _cell_function(weights.search_space, cell, dtype, options)
     return function(p0, p1, choices, [read(cell["edges"][k]) for k in edge_keys])
 
 
-def architecture_logits(weights, images, choices, dtype=tf.float32, open_width=True):
+def architecture_logits(weights, images, choices, dtype, options):
     """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode."""
     x = tf.cast(images, dtype)
     s0 = s1 = ops.batch_norm(tf.nn.conv2d(x, tf.cast(weights.stem_kernel, dtype), 1, "SAME"))
     for cell in weights.cells:
         cell_choices = choices[1 if cell["reduction"] else 0]
-        s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype, open_width)
+        s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype, options)
     pooled = tf.reduce_mean(s1, axis=[1, 2])
     return tf.matmul(pooled, tf.cast(weights.classifier_kernel, dtype)) + tf.cast(weights.classifier_bias, dtype)
 
@@ -231,15 +260,24 @@ class Executor:
         dtype: compute dtype (float16 or bfloat16 under mixed precision).
         open_width: trace one cell function per kind for every width (fast
             builds) rather than one per kind and width.
+        operation_calls: switch branches call one shared function per
+            operation instead of holding the operation. None (default): only
+            where no GPU is visible. Held in the branch, a step costs 1.2x a
+            fixed architecture's at the host floor against 3.2x with calls;
+            on this CPU at the paper's size the calls are faster (2.7x against
+            1.5-1.8x), TensorFlow optimising called functions more fully
+            than switch branches (BENCHMARKS.md, "Engine v2").
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
-    def __init__(self, weights, dtype="float32", open_width=True):
+    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
-        self.open_width = bool(open_width)
+        if operation_calls is None:
+            operation_calls = not tf.config.list_physical_devices("GPU")
+        self.options = Options(bool(open_width), bool(operation_calls))
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)
@@ -251,7 +289,7 @@ class Executor:
 
     def pass_logits(self, images, choices):
         """The logits of architecture `choices` on `images`, to be called inside a `tf.function`."""
-        return architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype, self.open_width)
+        return architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype, self.options)
 
     def _gradients(self, images, labels, choices):
         """`(loss, logits, gradients)`: mean cross-entropy and its gradient for every variable (zeros if unused)."""

@@ -138,3 +138,18 @@ def test_the_private_case_builder_the_executor_relies_on_still_exists():
     pick = tf.function(lambda i: executor_lib.switch_case(i, [lambda: tf.constant(1.0), lambda: tf.constant(2.0)]))
     assert float(pick(tf.constant(1))) == 2.0
     assert "lower_using_switch_merge" in cond_v2.indexed_case.__code__.co_varnames
+
+
+def test_branches_that_call_shared_functions_compute_what_branches_holding_the_operations_do():
+    search_space = space()
+    net, weights, held = twins(search_space)
+    calling = Executor(weights, operation_calls=True)
+    held = Executor(weights, operation_calls=False)
+    x, y = batch()
+    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=5).numpy():
+        np.testing.assert_allclose(
+            calling.logits(x, choices).numpy(), held.logits(x, choices).numpy(), rtol=1e-4, atol=1e-5
+        )
+        for a, b in zip(calling.gradients(x, y, choices)[2], held.gradients(x, y, choices)[2]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert calling.options.operation_calls and not held.options.operation_calls
