@@ -186,15 +186,20 @@ def child_parsec(batch, num_samples, config):
     chosen = pool[:num_samples]
     if len(supernet.distinct_architectures(chosen)[0]) < len(chosen):
         raise RuntimeError("the sampled pool repeats an architecture: a step would run it once")
+    return _timed_search_steps(net, x, y, chosen, config["steps"])
+
+
+def _timed_search_steps(net, x, y, chosen, steps):
+    """Times `net.train_step` with its sampler fixed to `chosen`; per step and per architecture."""
     net.sample_choices = lambda: chosen
     data = ((x, y), (x, y))
-    first, median, cpu = _timed(lambda: net.train_step(data), 2, config["steps"])
+    first, median, cpu = _timed(lambda: net.train_step(data), 2, steps)
     return {
         "first_step_s": first,
         "step_s": median,
-        "per_architecture_s": median / num_samples,
+        "per_architecture_s": median / len(chosen),
         "cpu_step_s": cpu,
-        "cpu_per_architecture_s": cpu / num_samples,
+        "cpu_per_architecture_s": cpu / len(chosen),
     }
 
 
@@ -207,17 +212,7 @@ def child_compiled(batch, num_samples, config):
     net.build(x.shape)
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
-    chosen = pool[:num_samples]
-    net.sample_choices = lambda: chosen
-    data = ((x, y), (x, y))
-    first, median, cpu = _timed(lambda: net.train_step(data), 2, config["steps"])
-    return {
-        "first_step_s": first,
-        "step_s": median,
-        "per_architecture_s": median / num_samples,
-        "cpu_step_s": cpu,
-        "cpu_per_architecture_s": cpu / num_samples,
-    }
+    return _timed_search_steps(net, x, y, pool[:num_samples], config["steps"])
 
 
 def child_darts(batch, num_samples, config):

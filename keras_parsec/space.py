@@ -346,6 +346,31 @@ def _literal(node):
     return ast.literal_eval(node)
 
 
+CellPlan = collections.namedtuple("CellPlan", "name reduction reduction_prev channels prev_prev_channels prev_channels")
+
+
+def cell_plans(space):
+    """Each cell's kind and widths in a network of `space`, as both supernets build it.
+
+    Args:
+        space: a `SearchSpace`.
+
+    Returns:
+        `(plans, output_channels)`: one `CellPlan` per cell (its name, whether
+        it and the cell before it reduce, its width and the widths of its two
+        inputs), and the width of the last cell's output.
+    """
+    stem_channels = space.stem_multiplier * space.filters
+    prev_prev, prev, channels = stem_channels, stem_channels, space.filters
+    reduction_prev, plans = False, []
+    for index in range(space.num_cells):
+        reduction = space.is_reduction(index)
+        channels *= 2 if reduction else 1
+        plans.append(CellPlan(f"cell_{index}", reduction, reduction_prev, channels, prev_prev, prev))
+        prev_prev, prev, reduction_prev = prev, channels * space.num_nodes, reduction
+    return plans, prev
+
+
 class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce reduce_concat")):
     """One architecture of the DARTS space, in DARTS' own genotype format.
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from keras_parsec import distribution as dist_lib
 from keras_parsec import errors, ops, weight_updates
+from keras_parsec import space as space_lib
 
 NORMAL, REDUCE = 0, 1
 
@@ -130,21 +131,18 @@ class SuperNet(keras.Model):
         space = self.search_space
         stem_channels = space.stem_multiplier * space.filters
         self.stem_kernel = self._conv_weight("stem_kernel", (3, 3, input_shape[-1], stem_channels))
-        prev_prev, prev, channels = stem_channels, stem_channels, space.filters
-        reduction_prev = False
+        plans, prev = space_lib.cell_plans(space)
         self.cells = []
-        for cell in range(space.num_cells):
-            reduction = space.is_reduction(cell)
-            channels *= 2 if reduction else 1
-            name = f"cell_{cell}"
-            if reduction_prev:
-                shapes = ops.factorized_reduce_shapes(prev_prev, channels)
+        for plan in plans:
+            name, channels = plan.name, plan.channels
+            if plan.reduction_prev:
+                shapes = ops.factorized_reduce_shapes(plan.prev_prev_channels, channels)
             else:
-                shapes = [(1, 1, prev_prev, channels)]
+                shapes = [(1, 1, plan.prev_prev_channels, channels)]
             edges = {}
             for node in range(space.num_nodes):
                 for source in range(node + 2):
-                    stride = 2 if reduction and source < 2 else 1
+                    stride = 2 if plan.reduction and source < 2 else 1
                     for op in space.operations:
                         edges[node, source, op] = [
                             self._conv_weight(f"{name}_node{node}_from{source}_{op}_{j}", shape)
@@ -152,15 +150,13 @@ class SuperNet(keras.Model):
                         ]
             self.cells.append(
                 {
-                    "reduction": reduction,
-                    "reduction_prev": reduction_prev,
+                    "reduction": plan.reduction,
+                    "reduction_prev": plan.reduction_prev,
                     "pre0": [self._conv_weight(f"{name}_pre0_{j}", s) for j, s in enumerate(shapes)],
-                    "pre1": [self._conv_weight(f"{name}_pre1_0", (1, 1, prev, channels))],
+                    "pre1": [self._conv_weight(f"{name}_pre1_0", (1, 1, plan.prev_channels, channels))],
                     "edges": edges,
                 }
             )
-            prev_prev, prev = prev, channels * space.num_nodes
-            reduction_prev = reduction
         self._build_auxiliary_head(input_shape)
         self.classifier_kernel = self.add_weight(
             name="classifier_kernel", shape=(prev, self.num_classes), initializer="glorot_uniform"

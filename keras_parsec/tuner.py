@@ -224,23 +224,11 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
         with scope:
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
+            options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
             if self.engine == "compiled":
-                net = CompiledSuperNet(
-                    self.search_space,
-                    num_classes,
-                    distribution=distribution,
-                    num_samples=values["num_samples"],
-                    seed=values["seed"],
-                )
+                net = CompiledSuperNet(self.search_space, num_classes, **options)
             else:
-                net = SuperNet(
-                    self.search_space,
-                    num_classes,
-                    distribution=distribution,
-                    num_samples=values["num_samples"],
-                    seed=values["seed"],
-                    auxiliary_weight=self.auxiliary_weight,
-                )
+                net = SuperNet(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
             net.build((None,) + tuple(train[0].shape[1:]))
             steps = len(train[0]) // batch_size
             net.compile(

@@ -8,10 +8,10 @@ its weighted gradient accumulation is one call, and the update of every shared
 weight is one call (`updates.MaskedSGD`). Measured in BENCHMARKS.md ("Engine v2").
 
 Not yet carried over from the eager engine: the auxiliary head, multi-replica
-strategies, the shared stem prefix and its recompute policies (here every
-candidate operation is recomputed in the backward pass), and loading weights
-saved by the eager engine's checkpoints (`SharedWeights.copy_from_supernet`
-converts a live eager network).
+strategies and the recompute policies (here every candidate operation is
+recomputed in the backward pass; the stem and cell inputs are not), and loading
+weights saved by the eager engine's checkpoints (`SharedWeights.copy_from_supernet`
+converts a live eager network; a checkpoint of the other engine is refused).
 """
 
 import numpy as np

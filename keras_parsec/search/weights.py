@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_parsec import ops
+from keras_parsec import space as space_lib
 
 NUM_CELL_INPUTS = 2
 
@@ -89,35 +90,32 @@ class SharedWeights(keras.layers.Layer):
         space = self.search_space
         stem_channels = space.stem_multiplier * space.filters
         self.stem_kernel = self._kernel("stem_kernel", (3, 3, input_shape[-1], stem_channels))
-        prev_prev, prev, channels = stem_channels, stem_channels, space.filters
-        reduction_prev = False
+        plans, prev = space_lib.cell_plans(space)
         self.cells = []
-        for index in range(space.num_cells):
-            reduction = space.is_reduction(index)
-            channels *= 2 if reduction else 1
-            name = f"cell_{index}"
-            shapes = (
-                ops.factorized_reduce_shapes(prev_prev, channels) if reduction_prev else [(1, 1, prev_prev, channels)]
+        for plan in plans:
+            name, channels, reduction = plan.name, plan.channels, plan.reduction
+            prev_prev = plan.prev_prev_channels
+            pre0 = (
+                ops.factorized_reduce_shapes(prev_prev, channels)
+                if plan.reduction_prev
+                else [(1, 1, prev_prev, channels)]
             )
             edges = {}
             for node in range(space.num_nodes):
                 for op in space.operations:
                     strides = {input_stride(reduction, s) for s in range(node + NUM_CELL_INPUTS)}
-                    size = max(row_size(op, channels, stride) for stride in strides)
-                    if size:
+                    if max(row_size(op, channels, stride) for stride in strides):
                         edges[node, op] = self._edge_variable(f"{name}_node{node}_{op}", node, op, channels, reduction)
             self.cells.append(
                 {
                     "reduction": reduction,
-                    "reduction_prev": reduction_prev,
+                    "reduction_prev": plan.reduction_prev,
                     "channels": channels,
-                    "pre0": [self._kernel(f"{name}_pre0_{j}", s) for j, s in enumerate(shapes)],
-                    "pre1": [self._kernel(f"{name}_pre1_0", (1, 1, prev, channels))],
+                    "pre0": [self._kernel(f"{name}_pre0_{j}", s) for j, s in enumerate(pre0)],
+                    "pre1": [self._kernel(f"{name}_pre1_0", (1, 1, plan.prev_channels, channels))],
                     "edges": edges,
                 }
             )
-            prev_prev, prev = prev, channels * space.num_nodes
-            reduction_prev = reduction
         self.classifier_kernel = self.add_weight(
             name="classifier_kernel", shape=(prev, self.num_classes), initializer="glorot_uniform"
         )

@@ -101,3 +101,46 @@ def test_every_architecture_runs_through_one_trace():
 def test_options_the_compiled_engine_lacks_are_refused_with_the_alternative():
     with pytest.raises(kp.InvalidArgumentError, match="auxiliary_weight.*keras_parsec.SuperNet"):
         CompiledSuperNet(space(), num_classes=3, auxiliary_weight=0.4)
+
+
+def test_a_repeated_sample_runs_once_and_the_step_equals_the_eager_engines():
+    eager, compiled = twin_networks(num_samples=3)
+    a, b = eager.distribution.sample_choices(2, seed=7).numpy()
+    choices = np.stack([a, b, a])
+    eager.sample_choices = compiled.sample_choices = lambda: choices
+    passes = []
+    original = compiled._accumulate
+    compiled._accumulate = lambda *args: passes.append(1) or original(*args)
+    x, y = batch()
+    eager.train_step(((x, y), (x, y)))
+    compiled.train_step(((x, y), (x, y)))
+    assert len(passes) == 2
+    np.testing.assert_allclose(compiled.distribution.logits.numpy(), eager.distribution.logits.numpy(), atol=1e-5)
+    for theirs, mine, where in edge_rows(eager, compiled):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5, err_msg=where)
+
+
+def test_an_architecture_with_a_nan_likelihood_gets_weight_zero_and_changes_nothing_of_its_own():
+    _, compiled = twin_networks(num_samples=2)
+    compiled.compile(weight_decay=0.0)
+    search_space = compiled.search_space
+    sep = lambda s: search_space.choice_index("sep_conv_3x3", s)  # noqa: E731
+    pool = lambda s: search_space.choice_index("max_pool_3x3", s)  # noqa: E731
+    poisoned = np.array([[[sep(0), pool(1)], [pool(0), pool(1)]], [[pool(0), pool(1)], [pool(0), pool(1)]]])
+    clean = np.array([[[pool(0), pool(1)], [pool(0), pool(1)]], [[pool(0), pool(1)], [pool(0), pool(1)]]])
+    row = compiled.shared.cells[0]["edges"][0, "sep_conv_3x3"]
+    value = row.numpy()
+    value[0] = np.nan  # the poisoned architecture alone reads this row
+    row.assign(value)
+    compiled.sample_choices = lambda: np.stack([poisoned, clean])
+    classifier = compiled.classifier_kernel.numpy().copy()
+    x, y = batch()
+    with pytest.warns(RuntimeWarning, match="1 of the 2 architectures"):
+        logs = compiled.train_step(((x, y), (x, y)))
+    assert float(logs["nonfinite_samples"]) == 1.0
+    assert not np.array_equal(compiled.classifier_kernel.numpy(), classifier)  # the clean one trained
+    for variable in compiled.executor.variables:
+        finite = np.isfinite(variable.numpy())
+        assert finite.all() or variable is row, variable.path
+    np.testing.assert_array_equal(row.numpy()[1:], value[1:])
+    assert np.isfinite(compiled.distribution.logits.numpy()).all()
