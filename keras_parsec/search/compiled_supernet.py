@@ -132,16 +132,23 @@ class CompiledSuperNet(supernet.SuperNet):
         """The variables architecture `choices` reads (an edge variable counts if any of its rows is read)."""
         del with_prefix
         used = self.shared.used_rows(choices)
-        edges = {id(v) for cell in self.shared.cells for v in cell["edges"].values()}
+        edges = self.shared.edge_variable_ids()
         return [v for v in self.executor.variables if id(v) not in edges or id(v) in used]
 
     # ------------------------------------------------------------ update
     def _update_weights(self, pairs):
-        """Clipping, masked weight decay and SGD in one compiled call (other optimizers: `optimizer.apply`)."""
+        """Clipping, masked weight decay and SGD in one compiled call.
+
+        Another weight optimizer goes through `optimizer.apply` on every
+        variable some architecture used: the unused rows of those variables
+        then get that optimizer's own update of a zero gradient.
+        """
         if not pairs:
             return
         if not weight_updates.supports_fused_update(self.weight_optimizer, self.executor.variables):
-            return super()._update_weights([(v, tf.convert_to_tensor(g)) for v, g in pairs])
+            edges = self.shared.edge_variable_ids()
+            used = [(v, tf.convert_to_tensor(g)) for v, g in pairs if id(v) not in edges or id(v) in self._used_rows]
+            return super()._update_weights(used)
         if not hasattr(self, "_masked_sgd"):
             self._masked_sgd = updates.MaskedSGD(
                 self.weight_optimizer,

@@ -154,12 +154,13 @@ class SharedWeights(keras.layers.Layer):
                         used.setdefault(id(cell["edges"][node, op]), set()).add(source)
         return used
 
-    def _edge_ids(self):
+    def edge_variable_ids(self):
+        """The `id`s of the packed edge variables (the ones updated by rows)."""
         return {id(v) for cell in self.cells for v in cell["edges"].values()}
 
     def mask_sizes(self, variables):
         """Entries per variable in a `row_mask`: its rows for an edge variable, 1 for any other."""
-        edges = self._edge_ids()
+        edges = self.edge_variable_ids()
         return [int(v.shape[0]) if id(v) in edges else 1 for v in variables]
 
     def row_mask(self, used_rows, variables):
@@ -172,7 +173,7 @@ class SharedWeights(keras.layers.Layer):
         Returns:
             A float32 NumPy vector of `sum(mask_sizes(variables))` entries.
         """
-        edges = self._edge_ids()
+        edges = self.edge_variable_ids()
         mask = []
         for variable in variables:
             if id(variable) in edges:

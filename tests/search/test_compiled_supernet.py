@@ -144,3 +144,18 @@ def test_an_architecture_with_a_nan_likelihood_gets_weight_zero_and_changes_noth
         assert finite.all() or variable is row, variable.path
     np.testing.assert_array_equal(row.numpy()[1:], value[1:])
     assert np.isfinite(compiled.distribution.logits.numpy()).all()
+
+
+def test_another_weight_optimizer_updates_only_variables_some_architecture_read():
+    _, compiled = twin_networks(num_samples=2, weight_optimizer=keras.optimizers.Adam(0.01))
+    choices = compiled.distribution.sample_choices(2, seed=2).numpy()
+    compiled.sample_choices = lambda: choices
+    read = {id(v) for architecture in choices for v in compiled.architecture_variables(architecture)}
+    unread = [v for v in compiled.executor.variables if id(v) not in read]
+    values = [v.numpy().copy() for v in unread]
+    x, y = batch()
+    compiled.train_step(((x, y), (x, y)))
+    assert unread
+    for variable, value in zip(unread, values):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
+    assert any(not np.array_equal(v.numpy(), 0) for v in compiled.weight_optimizer.variables[2:])
