@@ -14,8 +14,9 @@ export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
 python3 -c "import tensorflow as tf; print('TensorFlow', tf.__version__, tf.config.list_physical_devices('GPU'))"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
 echo "== 1. host floor"
-timeout 200 python3 benchmarks/engine_v2.py --num_cells=8 --image_size=4 --batch_size=2 --rounds=3 --compare_branches
+timeout 180 python3 benchmarks/engine_v2.py --num_cells=8 --image_size=4 --batch_size=2 --rounds=3 --compare_branches
 echo "== 2. paper's search network"
-timeout 220 python3 benchmarks/engine_v2.py --num_cells=8 --rounds=3 --memory_batches=32,64 --compare_branches
+timeout 180 python3 benchmarks/engine_v2.py --num_cells=8 --rounds=3 --memory_batches=32,64 --compare_branches
 echo "== 3. paper's search extrapolated"
 timeout 60 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false
+timeout 90 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false --engine=compiled

@@ -17,6 +17,7 @@ other processes share the machine.
     python benchmarks/paper.py                       # all three
     python benchmarks/paper.py --runs=search --steps=2 --num_samples=4
     python benchmarks/paper.py --runs= --counts      # only the parameter and multiply-add counts
+    python benchmarks/paper.py --runs=search --engine=compiled   # the search on engine v2
 """
 
 import json
@@ -31,6 +32,12 @@ flags.DEFINE_list("runs", ["search", "finetune", "final"], "Which runs to measur
 flags.DEFINE_integer("steps", 2, "Timed steps after one warm-up step.")
 flags.DEFINE_integer("num_samples", 16, "K of the measured search steps (scaled to the paper's K=16).")
 flags.DEFINE_bool("counts", True, "Also print DARTS_V1/V2 parameters and multiply-adds at the paper's sizes.")
+flags.DEFINE_enum(
+    "engine",
+    "eager",
+    ["eager", "compiled"],
+    "The search runs' engine (compiled: keras_parsec.search, no auxiliary head).",
+)
 flags.DEFINE_string("child", None, "Internal: measure one run and print JSON.")
 FLAGS = flags.FLAGS
 
@@ -60,9 +67,13 @@ def _measure(run):
         step = lambda: model.train_on_batch(x, y)  # noqa: E731
     else:
         space = kp.SearchSpace(num_cells=num_cells, filters=filters)
-        net = kp.SuperNet(
-            space, 10, num_samples=FLAGS.num_samples, seed=0, auxiliary_weight=0.4 if run == "finetune" else 0.0
-        )
+        if FLAGS.engine == "compiled":  # no auxiliary head yet: fine-tuning is measured without it
+            from keras_parsec.search import CompiledSuperNet
+
+            net = CompiledSuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0)
+        else:
+            auxiliary_weight = 0.4 if run == "finetune" else 0.0
+            net = kp.SuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0, auxiliary_weight=auxiliary_weight)
         net.build((None, 32, 32, 3))
         net.compile()
         net.skip_zero_weights = False
@@ -102,6 +113,7 @@ def main(argv):
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in FLAGS.runs:
         command = [sys.argv[0], f"--child={run}", f"--steps={FLAGS.steps}", f"--num_samples={FLAGS.num_samples}"]
+        command.append(f"--engine={FLAGS.engine}")
         result = subprocess.run([sys.executable, *command], capture_output=True, text=True, check=False)
         lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
         if not lines:
