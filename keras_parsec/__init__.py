@@ -4,6 +4,7 @@ Public API:
     SearchSpace, Genotype, OPERATIONS, DARTS_V1, DARTS_V2   the DARTS cell space as data
     ArchitectureDistribution                               p(alpha | pi): sample, log_prob, mode, entropy
     SuperNet                                               shared weights; train_step = Algorithm 1
+    search.CompiledSuperNet                                the same on engine v2: passes compiled once (opt-in)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
     CellHyperModel                                         the same space for RandomSearch/Hyperband/Bayesian
@@ -18,7 +19,7 @@ Public API:
     ParsecError, InvalidArgumentError, InvalidTypeError    typed errors
 """
 
-from keras_parsec import layers, preprocessing
+from keras_parsec import layers, preprocessing, search
 from keras_parsec.counting import check_mobile_setting, count_flops, count_params
 from keras_parsec.data import search_dataset, split_train_search
 from keras_parsec.distribution import ArchitectureDistribution
@@ -76,6 +77,7 @@ __all__ = [
     "plot_genotype",
     "plot_search",
     "preprocessing",
+    "search",
     "search_dataset",
     "split_train_search",
 ]
