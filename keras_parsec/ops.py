@@ -202,6 +202,23 @@ OPERATION_REGISTRY = {
 }
 
 
+def stem(x, weights):
+    """3x3 convolution and batch normalisation on the images."""
+    return batch_norm(tf.nn.conv2d(x, weights[0], 1, "SAME"))
+
+
+def classifier(x, weights):
+    """Global average pooling and a dense layer: the logits."""
+    kernel, bias = weights
+    return tf.matmul(tf.reduce_mean(x, axis=[1, 2]), kernel) + bias
+
+
+def cross_entropy(labels, logits):
+    """Per-example sparse softmax cross-entropy, in float32."""
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
+
+
 def operation_weight_shapes(operation, channels, stride):
     """Shapes of the weights `operation` needs on `channels` channels at `stride`.
 

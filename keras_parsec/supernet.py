@@ -27,6 +27,7 @@ import tensorflow as tf
 from keras_parsec import distribution as dist_lib
 from keras_parsec import errors, ops, weight_updates
 from keras_parsec import space as space_lib
+from keras_parsec.ops import classifier, cross_entropy, stem  # also read as supernet.* by distributed and tests
 
 NORMAL, REDUCE = 0, 1
 
@@ -781,17 +782,6 @@ PREPROCESS = {
 }
 
 
-def stem(x, weights):
-    """3x3 convolution and batch normalisation on the images."""
-    return ops.batch_norm(tf.nn.conv2d(x, weights[0], 1, "SAME"))
-
-
-def classifier(x, weights):
-    """Global average pooling and a dense layer: the logits."""
-    kernel, bias = weights
-    return tf.matmul(tf.reduce_mean(x, axis=[1, 2]), kernel) + bias
-
-
 def auxiliary_head(x, weights, pool):
     """ReLU, average pooling (stride 3), 1x1 conv 128, BN, ReLU, conv 768, BN, ReLU, pooling, dense."""
     conv_0, conv_1, kernel, bias = weights
@@ -799,9 +789,3 @@ def auxiliary_head(x, weights, pool):
     x = tf.nn.relu(ops.batch_norm(tf.nn.conv2d(x, conv_0, 1, "VALID")))
     x = tf.nn.relu(ops.batch_norm(tf.nn.conv2d(x, conv_1, 1, "VALID")))
     return classifier(x, [kernel, bias])
-
-
-def cross_entropy(labels, logits):
-    """Per-example sparse softmax cross-entropy, in float32."""
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))

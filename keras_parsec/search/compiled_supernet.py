@@ -17,7 +17,7 @@ converts a live eager network; a checkpoint of the other engine is refused).
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import errors, supernet, weight_updates
+from keras_parsec import errors, ops, supernet, weight_updates
 from keras_parsec.search import executor as executor_lib
 from keras_parsec.search import updates
 from keras_parsec.search import weights as weights_lib
@@ -75,7 +75,7 @@ class CompiledSuperNet(supernet.SuperNet):
         """One train pass: adds `weight` x its gradient into the accumulators; nothing if the loss is not finite."""
         with tf.GradientTape() as tape:
             logits = self.executor.pass_logits(images, choices)
-            losses = supernet.cross_entropy(labels, logits)
+            losses = ops.cross_entropy(labels, logits)
             loss = tf.reduce_sum(losses) / normalizer
         gradients = tape.gradient(loss, self.executor.variables)
 
@@ -156,12 +156,12 @@ class CompiledSuperNet(supernet.SuperNet):
                 self.shared.mask_sizes(self.executor.variables),
                 self.weight_decay,
                 self.gradient_clip_norm,
+                gradient_variables=self._accumulators,
             )
         gradients = [g for _, g in pairs]
         if all(g is a for g, a in zip(gradients, self._accumulators)):
             gradients = None  # read inside the compiled update: no eager read per variable
-        mask = self.shared.row_mask(self._used_rows, self.executor.variables)
-        self._masked_sgd(tf.constant(mask), gradients, self._accumulators)
+        self._masked_sgd(tf.constant(self.shared.row_mask(self._used_rows, self.executor.variables)), gradients)
 
     def build_optimizers(self):
         """Both optimizers' state, the weight optimizer's in the executor's variable order."""

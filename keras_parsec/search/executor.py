@@ -57,8 +57,7 @@ def _unpack(row, operation, channels, stride):
 
 def _row(packed, operation, channels, stride):
     """The leading part of a packed row that `operation` uses at `stride` (rows are padded to the longest stride)."""
-    layout = weights_lib.weight_layout(operation, channels, stride)
-    return packed[: layout[-1][2]] if layout else packed[:0]
+    return packed[: weights_lib.row_size(operation, channels, stride)]
 
 
 def _forward(operation, stride):
@@ -243,13 +242,11 @@ def cell_output(weights, cell, s0, s1, choices, dtype, options):
 
 def architecture_logits(weights, images, choices, dtype, options):
     """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode."""
-    x = tf.cast(images, dtype)
-    s0 = s1 = ops.batch_norm(tf.nn.conv2d(x, tf.cast(weights.stem_kernel, dtype), 1, "SAME"))
+    s0 = s1 = ops.stem(tf.cast(images, dtype), [tf.cast(weights.stem_kernel, dtype)])
     for cell in weights.cells:
         cell_choices = choices[1 if cell["reduction"] else 0]
         s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype, options)
-    pooled = tf.reduce_mean(s1, axis=[1, 2])
-    return tf.matmul(pooled, tf.cast(weights.classifier_kernel, dtype)) + tf.cast(weights.classifier_bias, dtype)
+    return ops.classifier(s1, [tf.cast(w, dtype) for w in (weights.classifier_kernel, weights.classifier_bias)])
 
 
 class Executor:
@@ -296,9 +293,7 @@ class Executor:
         self.traces["gradients"] += 1
         with tf.GradientTape() as tape:
             logits = self.pass_logits(images, choices)
-            labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
-            loss = tf.reduce_mean(losses)
+            loss = tf.reduce_mean(ops.cross_entropy(labels, logits))
         gradients = tape.gradient(loss, self.variables)
         gradients = [
             tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for v, g in zip(self.variables, gradients)

@@ -25,10 +25,14 @@ class MaskedSGD:
         mask_sizes: per variable, its entries in the mask (`SharedWeights.mask_sizes`).
         weight_decay: L2 coefficient added to each used row's gradient.
         clip_norm: global norm the gradients are clipped to (None: no clipping).
+        gradient_variables: optional variables that hold the gradients (the
+            accumulators of a step), read inside the compiled call when a call
+            passes no gradients.
     """
 
-    def __init__(self, optimizer, variables, mask_sizes, weight_decay, clip_norm):
+    def __init__(self, optimizer, variables, mask_sizes, weight_decay, clip_norm, gradient_variables=None):
         self.optimizer = optimizer
+        self.gradient_variables = gradient_variables
         self.variables = list(variables)
         self.weight_decay = float(weight_decay)
         self.clip_norm = clip_norm
@@ -36,7 +40,7 @@ class MaskedSGD:
         self._from_tensors = tf.function(self._update, autograph=False, reduce_retracing=True)
         self._from_variables = tf.function(self._update_from_variables, autograph=False)
 
-    def __call__(self, mask, gradients=None, gradient_variables=None):
+    def __call__(self, mask, gradients=None):
         """Applies the gradients where `mask` is 1.
 
         Args:
@@ -44,18 +48,16 @@ class MaskedSGD:
                 an edge variable and one entry for any other variable.
             gradients: one tensor per variable; or None to read them from
                 `gradient_variables` inside the compiled call.
-            gradient_variables: variables holding the gradients (accumulators).
         """
         learning_rate = tf.convert_to_tensor(self.optimizer.learning_rate, tf.float32)
         if gradients is None:
-            self._gradient_variables = gradient_variables
             self._from_variables(mask, learning_rate)
         else:
             self._from_tensors(list(gradients), mask, learning_rate)
         self.optimizer.iterations.assign_add(1)
 
     def _update_from_variables(self, mask, learning_rate):
-        return self._update([tf.convert_to_tensor(v) for v in self._gradient_variables], mask, learning_rate)
+        return self._update([tf.convert_to_tensor(v) for v in self.gradient_variables], mask, learning_rate)
 
     def _update(self, gradients, mask, learning_rate):
         if self.clip_norm:
