@@ -35,8 +35,8 @@ import os
 
 import tensorflow as tf
 
-from keras_parsec import supernet
-from keras_parsec.supernet import cross_entropy
+from keras_parsec.ops import cross_entropy
+from keras_parsec.search import algorithm
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -106,11 +106,11 @@ def train_step(net, strategy, data):
     with strategy.scope():
         net.build_optimizers()
     choices = net.sample_choices()
-    distinct, first, inverse = supernet.distinct_architectures(choices)  # a repeated sample runs once
+    distinct, first, inverse = algorithm.distinct_architectures(choices)  # a repeated sample runs once
     log_likelihoods = strategy.reduce(
         SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, distinct)), axis=None
     )
-    weights, merged, skip = supernet.merged_weights(tf.gather(log_likelihoods, inverse), first, inverse)
+    weights, merged, skip = algorithm.merged_weights(tf.gather(log_likelihoods, inverse), first, inverse)
     ran = []  # per replica: (variables, weights of the architectures that ran, dropped)
 
     def replica_gradients(images, labels):

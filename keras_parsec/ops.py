@@ -213,6 +213,38 @@ def classifier(x, weights):
     return tf.matmul(tf.reduce_mean(x, axis=[1, 2]), kernel) + bias
 
 
+def auxiliary_head_plan(search_space, input_shape, num_classes):
+    """Where DARTS' auxiliary head reads and the shapes of its weights, shrunk to fit small feature maps.
+
+    Args:
+        search_space: a `keras_parsec.SearchSpace`.
+        input_shape: the images' shape (batch, height, width, channels).
+        num_classes: number of classes.
+
+    Returns:
+        `(cell index, pool size, weight shapes)`: the head reads the output of
+        cell `2 * num_cells // 3` (as `CellNetwork` does).
+    """
+    index = 2 * search_space.num_cells // 3
+    reductions = sum(1 for cell in range(index + 1) if search_space.is_reduction(cell))
+    side = min(input_shape[1], input_shape[2])
+    for _ in range(reductions):
+        side = -(-side // 2)
+    channels = search_space.filters * 2**reductions * search_space.num_nodes
+    pool = min(5, side)
+    pooled = min(2, (side - pool) // 3 + 1)
+    return index, pool, [(1, 1, channels, 128), (pooled, pooled, 128, 768), (768, num_classes), (num_classes,)]
+
+
+def auxiliary_head(x, weights, pool):
+    """DARTS' AuxiliaryHeadCIFAR: ReLU, 3-strided average pooling, 1x1 conv 128, BN, ReLU, conv 768, BN, ReLU, dense."""
+    conv_0, conv_1, kernel, bias = weights
+    x = tf.nn.avg_pool2d(tf.nn.relu(x), pool, 3, "VALID")
+    x = tf.nn.relu(batch_norm(tf.nn.conv2d(x, conv_0, 1, "VALID")))
+    x = tf.nn.relu(batch_norm(tf.nn.conv2d(x, conv_1, 1, "VALID")))
+    return classifier(x, [kernel, bias])
+
+
 def cross_entropy(labels, logits):
     """Per-example sparse softmax cross-entropy, in float32."""
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)

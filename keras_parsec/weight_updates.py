@@ -13,6 +13,22 @@ import keras
 import tensorflow as tf
 
 
+def is_plain_sgd(optimizer):
+    """Whether `optimizer` is a plain `keras.optimizers.SGD`: no clipping, decay, EMA, accumulation, loss scaling.
+
+    Algorithm 1's own rule (clipping, then weight decay, then SGD with
+    momentum) can then replace `optimizer.apply` exactly.
+    """
+    return (
+        type(optimizer) is keras.optimizers.SGD
+        and not (optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm)
+        and not optimizer.weight_decay
+        and not optimizer.use_ema
+        and not optimizer.gradient_accumulation_steps
+        and optimizer.loss_scale_factor is None
+    )
+
+
 def supports_fused_update(optimizer, variables=()):
     """Whether `optimizer` is a plain SGD whose update `apply_fused_sgd` reproduces exactly.
 
@@ -26,12 +42,7 @@ def supports_fused_update(optimizer, variables=()):
         strategy and on variables that no strategy mirrors.
     """
     return (
-        type(optimizer) is keras.optimizers.SGD
-        and not (optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm)
-        and not optimizer.weight_decay
-        and not optimizer.use_ema
-        and not optimizer.gradient_accumulation_steps
-        and optimizer.loss_scale_factor is None
+        is_plain_sgd(optimizer)
         and not tf.distribute.has_strategy()
         and not any(isinstance(v.value, tf.distribute.DistributedValues) for v in variables)
     )

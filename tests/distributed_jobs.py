@@ -16,7 +16,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-if sys.argv[1] == "mirrored":
+if sys.argv[1] in ("mirrored", "mirrored_compiled"):
     # Two logical CPU devices: must happen before TensorFlow initialises its devices.
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -134,6 +134,121 @@ def compare_with_one_device(strategy, case, steps=2):
     }
 
 
+def tiny_compiled_supernet(strategy):
+    with strategy.scope():
+        net = kp.search.CompiledSuperNet(SPACE, 3, num_samples=3, seed=5)
+        net.build((None, 8, 8, 1))
+        net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    return net
+
+
+def grouped_compiled_reference_step(net, batch, groups):
+    """Algorithm 1 on one device from the compiled pieces, each batch normalised in `groups` parts.
+
+    No merging of repeats and no NaN handling: a repeated sample runs twice,
+    and an architecture of weight 0 is left out (what the replicas must equal).
+    """
+    (x_train, y_train), (x_search, y_search) = batch
+    size = len(y_train) // groups
+    parts = [slice(i * size, (i + 1) * size) for i in range(groups)]
+    choices = net.sample_choices()
+    log_likelihoods = sum(net.search_log_likelihoods(x_search[p], y_search[p], choices) for p in parts)
+    weights = dist_lib.importance_weights(log_likelihoods)
+    net._zero()
+    used = {}
+    for k, architecture in enumerate(choices):
+        if float(weights[k]) == 0.0:
+            continue
+        for key, rows in net.shared.used_rows(architecture).items():
+            used.setdefault(key, set()).update(rows)
+        for p in parts:
+            net._accumulate(x_train[p], y_train[p], tf.constant(architecture, tf.int32), weights[k])
+    net._update_weights(used, tf.constant(1.0 / len(y_train)))
+    kp.search.algorithm.update_distribution(net.architecture_optimizer, net.distribution, choices, weights)
+
+
+def mirrored_compiled(output):
+    """The compiled engine: two replicas against one device, in the three cases of `mirrored`."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    results = {"replicas": strategy.num_replicas_in_sync}
+    for case in ("plain", "duplicates", "nonfinite"):
+        for key, value in compare_compiled_with_one_device(strategy, case).items():
+            results[f"{case}_{key}"] = value
+    np.savez(output, **results)
+
+
+def compare_compiled_with_one_device(strategy, case, steps=2):
+    images, labels = tiny_data()
+
+    def dataset():
+        return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
+
+    recorded = record_importance_weights()
+    replicated = tiny_compiled_supernet(strategy)
+    reference = tiny_compiled_supernet(tf.distribute.get_strategy())
+    for mine, theirs in zip(reference.executor.variables, replicated.executor.variables):
+        mine.assign(theirs.numpy())
+    passes = {"train": 0}
+    accumulate = replicated._accumulate
+    if case != "plain":
+        choices = reference.sample_choices()
+        choices[1] = choices[0] if case == "duplicates" else choices[1]
+        replicated.sample_choices = reference.sample_choices = lambda: choices.copy()
+    if case == "nonfinite":
+        accumulate = poisoned_on_second_replica(replicated, choices[1])
+        give_minus_infinity(reference, choices[1])
+
+    replicated._accumulate = accumulate
+    run = replicated.replicas.run
+
+    def counting(function, *args):
+        passes["train"] += function is accumulate  # one call runs every replica
+        return run(function, *args)
+
+    replicated.replicas.run = counting
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+        history = replicated.evaluate(images[:8], labels[:8], batch_size=4, verbose=0, return_dict=True)
+    replicated_weights = list(recorded)
+    recorded.clear()
+    reference.build_optimizers()
+    for batch in dataset().take(steps):
+        grouped_compiled_reference_step(reference, batch, strategy.num_replicas_in_sync)
+    copies = replicated.distribution.logits.value.values
+    weight_copies = [v.value.values for v in replicated.executor.variables]
+    dist_lib.importance_weights = ORIGINAL_IMPORTANCE_WEIGHTS
+    return {
+        "logits": replicated.distribution.logits.numpy(),
+        "reference_logits": reference.distribution.logits.numpy(),
+        "importance": np.stack(replicated_weights),
+        "reference_importance": np.stack(recorded),
+        "weight_error": max(
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(replicated.executor.variables, reference.executor.variables)
+        ),
+        "copies_error": max(
+            float(np.max(np.abs(c.numpy() - group[0].numpy()))) for group in [copies] + weight_copies for c in group
+        ),
+        "train_passes": passes["train"],
+        "nonfinite_warnings": sum("NaN or infinite" in str(w.message) for w in caught),
+        "evaluate_accuracy": history["accuracy"],
+    }
+
+
+def poisoned_on_second_replica(net, architecture):
+    """The train pass of `net` with NaN images for `architecture` on replica 1 only, as a `tf.function`."""
+    original = net._accumulate_gradients
+
+    def poisoned(images, labels, choices, weight):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        hit = tf.logical_and(tf.equal(replica, 1), tf.reduce_all(tf.equal(choices, architecture)))
+        images = tf.where(hit, images * float("nan"), images)
+        return original(images, labels, choices, weight)
+
+    return tf.function(poisoned, autograph=False)
+
+
 def count_train_passes(net):
     """Counts the architectures `net` runs (all replicas together), search and train passes apart."""
     calls = {"search": 0, "train": 0}
@@ -236,4 +351,6 @@ def multi_worker(output):
 
 if __name__ == "__main__":
     job, output = sys.argv[1], sys.argv[2]
-    {"mirrored": mirrored, "tuner": tuner_search, "multi_worker": multi_worker}[job](output)
+    jobs = {"mirrored": mirrored, "mirrored_compiled": mirrored_compiled, "tuner": tuner_search}
+    jobs["multi_worker"] = multi_worker
+    jobs[job](output)

@@ -80,6 +80,35 @@ def test_a_nan_train_loss_on_one_replica_drops_that_architecture_on_every_replic
     assert int(mirrored["nonfinite_nonfinite_warnings"]) == 2  # one per step
 
 
+@pytest.fixture(scope="module")
+def mirrored_compiled(tmp_path_factory):
+    """The compiled engine: two replicas against one device, in the same three cases."""
+    output = tmp_path_factory.mktemp("mirrored_compiled") / "mirrored.npz"
+    run_job("mirrored_compiled", output)
+    result = np.load(output)
+    assert int(result["replicas"]) == 2
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["plain", "duplicates", "nonfinite"])
+def test_the_compiled_engine_on_two_replicas_equals_one_device(mirrored_compiled, case):
+    """Every weight, pi and the importance weights to 1e-5; pi and the weights identical on both replicas."""
+    assert_same_as_one_device(mirrored_compiled, case)
+    assert 0.0 <= float(mirrored_compiled[f"{case}_evaluate_accuracy"]) <= 1.0
+
+
+@pytest.mark.slow
+def test_the_compiled_engine_runs_a_repeat_once_and_reruns_a_step_whose_nan_one_replica_saw(mirrored_compiled):
+    """One call runs a pass on both replicas: steps x distinct architectures, plus the reruns."""
+    assert int(mirrored_compiled["plain_train_passes"]) == 2 * 3
+    assert int(mirrored_compiled["duplicates_train_passes"]) == 2 * 2
+    # Replica 1 alone saw the NaN, after replica 0 had added that gradient: the two others run again.
+    assert int(mirrored_compiled["nonfinite_train_passes"]) == 2 * (3 + 2)
+    assert int(mirrored_compiled["nonfinite_nonfinite_warnings"]) == 2
+    assert int(mirrored_compiled["plain_nonfinite_warnings"]) == 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,64 +1,94 @@
-"""`CompiledSuperNet`: Algorithm 1 of `keras_parsec.SuperNet` on compiled passes (engine v2, opt-in).
+"""`CompiledSuperNet`: Algorithm 1 on compiled passes, on one device or many replicas (engine v2).
 
-Same method, same `train_step` (sampling, merged repeats, importance weights,
-NaN handling, the pi update); what changes is how a pass runs. The eager
-`SuperNet` composes each architecture from hundreds of small compiled calls;
-here a search-batch forward is one call (`Executor.logits`), a train pass with
+Same method as the eager `SuperNet` (sampling, merged repeats, importance
+weights, NaN handling, the pi update: `search.algorithm`); what changes is how
+a pass runs. A search-batch forward is one call (`Executor`), a train pass with
 its weighted gradient accumulation is one call, and the update of every shared
 weight is one call (`updates.MaskedSGD`). Measured in BENCHMARKS.md ("Engine v2").
 
-Not yet carried over from the eager engine: the auxiliary head, multi-replica
-strategies and the recompute policies (here every candidate operation is
-recomputed in the backward pass; the stem and cell inputs are not), and loading
-weights saved by the eager engine's checkpoints (`SharedWeights.copy_from_supernet`
-converts a live eager network; a checkpoint of the other engine is refused).
+The step is written once for one device and for the replicas of a
+`tf.distribute` strategy; `search.replicas` is the only difference. Each
+replica accumulates the weighted gradients of its share of the train batch,
+and the update reads their sum. An architecture whose train loss is NaN or
+infinite on some replica but not all is left out on all of them by running the
+step's train passes again without it (rare, and exact); on one device the
+compiled pass simply does not accumulate it.
+
+Every candidate operation is recomputed in the backward pass (the eager
+engine's `recompute=True`); the stem and cell inputs are not.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import errors, ops, supernet, weight_updates
+from keras_parsec import errors, ops, weight_updates
+from keras_parsec.search import algorithm, eager, replicas, updates
 from keras_parsec.search import executor as executor_lib
-from keras_parsec.search import updates
 from keras_parsec.search import weights as weights_lib
 
 
-class CompiledSuperNet(supernet.SuperNet):
+class CompiledSuperNet(eager.SuperNet):
     """`keras_parsec.SuperNet` whose passes are compiled once for every architecture.
 
     Args:
-        search_space, num_classes, distribution, num_samples, seed: as `SuperNet`.
+        search_space, num_classes, distribution, num_samples, seed,
+            auxiliary_weight: as `SuperNet`.
+        recompute: True only: every operation is recomputed in the backward pass.
         **kwargs: passed to `keras.Model`.
 
     Raises:
-        InvalidArgumentError: for options the compiled engine does not have yet
-            (`auxiliary_weight`, `recompute`).
+        InvalidArgumentError: for another `recompute` policy.
     """
 
-    def __init__(self, search_space, num_classes, distribution=None, num_samples=16, seed=None, **kwargs):
-        for name in ("auxiliary_weight", "recompute"):
-            if name in kwargs:
-                raise errors.invalid_argument(
-                    name,
-                    "not passed: the compiled engine recomputes every operation and has no auxiliary head yet",
-                    kwargs[name],
-                    "use keras_parsec.SuperNet for this option",
-                )
-        super().__init__(search_space, num_classes, distribution, num_samples, seed, recompute=True, **kwargs)
+    def __init__(
+        self,
+        search_space,
+        num_classes,
+        distribution=None,
+        num_samples=16,
+        seed=None,
+        auxiliary_weight=0.0,
+        recompute=True,
+        **kwargs,
+    ):
+        if recompute is not True:
+            raise errors.invalid_argument(
+                "recompute",
+                "True: the compiled engine recomputes every operation in the backward pass",
+                recompute,
+                "leave recompute out, or use keras_parsec.SuperNet for another policy",
+            )
+        super().__init__(
+            search_space,
+            num_classes,
+            distribution,
+            num_samples,
+            seed,
+            recompute=True,
+            auxiliary_weight=auxiliary_weight,
+            **kwargs,
+        )
         self.seed_value = seed
+        # Fed with per-replica counts of correct predictions (`_totals`), not with logits.
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
 
     def build(self, input_shape):
-        self.shared = weights_lib.SharedWeights(self.search_space, self.num_classes, seed=self.seed_value)
+        self.shared = weights_lib.SharedWeights(
+            self.search_space, self.num_classes, seed=self.seed_value, auxiliary=self.auxiliary_weight > 0
+        )
         self.shared.build(input_shape)
-        self.auxiliary_weights = []
+        self.auxiliary_weights = self.shared.auxiliary_weights
         self.stem_kernel = self.shared.stem_kernel
         self.classifier_kernel, self.classifier_bias = self.shared.classifier_kernel, self.shared.classifier_bias
         self.cells = self.shared.cells
         self.executor = executor_lib.Executor(self.shared, dtype=self.compute_dtype)
-        self._accumulators = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self.executor.variables]
+        self.replicas = replicas.for_strategy(self.distribute_strategy)
+        self._accumulators = [replicas.accumulator_variable(v) for v in self.executor.variables]
+        self._log_likelihood = tf.function(self._summed_log_likelihood, autograph=False, reduce_retracing=True)
         self._accumulate = tf.function(self._accumulate_gradients, autograph=False, reduce_retracing=True)
         self._zero = tf.function(self._zero_accumulators, autograph=False)
-        self._used_rows = {}
+        self._evaluate = tf.function(self._evaluation_totals, autograph=False, reduce_retracing=True)
         self.built = True
 
     # ------------------------------------------------------------ passes
@@ -69,15 +99,26 @@ class CompiledSuperNet(supernet.SuperNet):
 
     def search_log_likelihoods(self, images, labels, choices):
         """[K] summed log-likelihoods of a search batch, one compiled forward each."""
-        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
+        return tf.stack([self._log_likelihood(images, labels, tf.constant(c, tf.int32)) for c in choices])
 
-    def _accumulate_gradients(self, images, labels, choices, weight, normalizer):
-        """One train pass: adds `weight` x its gradient into the accumulators; nothing if the loss is not finite."""
+    def _summed_log_likelihood(self, images, labels, choices):
+        """log p(y | X, v, alpha) of this replica's share of a search batch (Algorithm 1, line 8)."""
+        return -tf.reduce_sum(ops.cross_entropy(labels, self.executor.pass_logits(images, choices)))
+
+    def _accumulate_gradients(self, images, labels, choices, weight):
+        """One train pass on this replica's share: adds `weight` x the gradient of its summed loss.
+
+        Returns:
+            `[summed loss, 1.0 if it is NaN or infinite else 0.0, correct
+            predictions, examples]`; a loss that is not finite adds nothing.
+        """
         with tf.GradientTape() as tape:
-            logits = self.executor.pass_logits(images, choices)
-            losses = ops.cross_entropy(labels, logits)
-            loss = tf.reduce_sum(losses) / normalizer
+            logits, auxiliary_logits = self.executor.pass_outputs(images, choices, auxiliary=True)
+            loss = tf.reduce_sum(ops.cross_entropy(labels, logits))
+            if auxiliary_logits is not None:
+                loss += self.auxiliary_weight * tf.reduce_sum(ops.cross_entropy(labels, auxiliary_logits))
         gradients = tape.gradient(loss, self.executor.variables)
+        finite = tf.math.is_finite(loss)
 
         def add():
             for accumulator, gradient in zip(self._accumulators, gradients):
@@ -85,48 +126,94 @@ class CompiledSuperNet(supernet.SuperNet):
                     accumulator.assign_add(tf.cast(weight, gradient.dtype) * tf.convert_to_tensor(gradient))
             return tf.constant(True)
 
-        tf.cond(tf.math.is_finite(loss), add, lambda: tf.constant(False))
-        return loss, logits
+        tf.cond(finite, add, lambda: tf.constant(False))
+        return tf.concat([[loss, 1.0 - tf.cast(finite, tf.float32)], _correct_and_count(labels, logits)], axis=0)
+
+    def _evaluation_totals(self, images, labels, choices):
+        """`[summed cross-entropy, correct predictions, examples]` of this replica's share of a batch."""
+        logits = self.executor.pass_logits(images, choices)
+        return tf.concat([[tf.reduce_sum(ops.cross_entropy(labels, logits))], _correct_and_count(labels, logits)], 0)
 
     def _zero_accumulators(self):
         for accumulator in self._accumulators:
             accumulator.assign(tf.zeros_like(accumulator))
 
-    def weighted_gradients(self, images, labels, choices, weights, normalizer=None, skip=None, agree=None):
-        """sum_k w_k grad_v loss_k on a train batch; returns what `SuperNet.weighted_gradients` returns.
+    # ------------------------------------------------------------ Algorithm 1
+    def train_step(self, data):
+        """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`, on every replica.
 
-        The passes are queued without waiting for the device: the weights are
-        read back once before them and the K losses once after them.
+        As `SuperNet.train_step`: an architecture whose loss on either batch is
+        NaN or infinite gets weight 0 (the others are renormalised) and is
+        counted in `nonfinite_samples`; a repeated sample runs once.
         """
-        if agree is not None:
-            raise errors.invalid_argument(
-                "agree", "None: the compiled engine runs on one replica", agree, "use keras_parsec.SuperNet"
-            )
-        count = tf.constant(float(normalizer) if normalizer is not None else float(labels.shape[0]))
-        host_weights = np.asarray(weights, "float32")
-        weight_tensors = tf.unstack(tf.cast(weights, tf.float32), num=len(choices))
-        self._zero()
-        ran = []
-        for k, architecture in enumerate(choices):
-            if (skip is not None and skip[k]) or (host_weights[k] == 0.0 and self.skip_zero_weights):
-                continue
-            architecture_tensor = tf.constant(np.asarray(architecture), tf.int32)
-            loss, logits = self._accumulate(images, labels, architecture_tensor, weight_tensors[k], count)
-            ran.append((k, architecture, loss, logits))
-        finite = np.isfinite(tf.stack([loss for _, _, loss, _ in ran]).numpy()) if ran else []
-        weighted_loss, outputs, dropped, used = 0.0, [], [], {}
-        for (k, architecture, loss, logits), ok in zip(ran, finite):
-            if not ok:
-                dropped.append(k)  # its gradient was not added; its weight goes to the others
-                continue
-            for key, rows in self.shared.used_rows(architecture).items():
+        (x_train, y_train), (x_search, y_search) = data
+        run = self.replicas
+        with run.scope():
+            self.build_optimizers()
+        choices = self.sample_choices()
+        distinct, first, inverse = algorithm.distinct_architectures(choices)
+        architectures = [tf.constant(a, tf.int32) for a in distinct]
+        scores = run.sum_stacked([run.run(self._log_likelihood, x_search, y_search, a) for a in architectures])
+        weights, merged, skip = algorithm.merged_weights(tf.gather(scores, inverse), first, inverse)
+        ran, dropped = self._train_passes(x_train, y_train, architectures, merged, skip)
+        finite = algorithm.finite_samples(skip, inverse, dropped)
+        kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `SuperNet.weighted_gradients`
+        if not finite.all():
+            kept_value = float(kept)
+            self._report_nonfinite(int(np.sum(~finite)), len(finite), kept_value == 0.0)
+            if kept_value == 0.0:
+                return self.step_logs()
+        count = ran[0][1][3]  # examples in the global batch
+        scale = 1.0 / (count * kept)  # the gradient of the mean loss over the global batch
+        used, weighted_loss = {}, 0.0
+        for d, totals in ran:
+            for key, rows in self.shared.used_rows(distinct[d]).items():
                 used.setdefault(key, set()).update(rows)
-            weighted_loss += weight_tensors[k] * loss
-            outputs.append((logits, weight_tensors[k]))
-        self._used_rows = used
-        # The accumulators themselves: the update reads them inside its compiled call.
-        pairs = list(zip(self.executor.variables, self._accumulators)) if outputs else []
-        return pairs, weighted_loss, outputs, dropped
+            weighted_loss += merged[d] * totals[0] * scale
+            self.accuracy_tracker.update_state(totals[2] / count, sample_weight=count * merged[d] / kept)
+        self._update_weights(used, scale)
+        weights = tf.where(finite, weights, 0.0) / kept
+        algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
+        self.loss_tracker.update_state(weighted_loss)
+        return self.step_logs()
+
+    def _train_passes(self, images, labels, architectures, merged, skip):
+        """Accumulates the weighted gradients of the architectures to train (Algorithm 1, line 10).
+
+        The passes are queued without waiting for the device; their losses
+        and NaN flags are read back once, summed over the replicas.
+
+        Returns:
+            `(ran, dropped)`: `(index, totals)` of each distinct architecture
+            whose gradient was accumulated (`_accumulate_gradients`' totals
+            summed over the replicas), and the indices of those left out
+            because their train loss was not finite.
+        """
+        run = self.replicas
+        weights = tf.unstack(merged, num=len(architectures))
+        host_weights = merged.numpy()
+        todo = [d for d in range(len(architectures)) if not skip[d]]
+        todo = [d for d in todo if not (host_weights[d] == 0.0 and self.skip_zero_weights)]
+        dropped = []
+        while True:
+            run.run(self._zero)
+            outputs = [run.run(self._accumulate, images, labels, architectures[d], weights[d]) for d in todo]
+            if not todo:
+                return [], dropped
+            totals = run.sum_stacked(outputs)  # [n, (loss, replicas where not finite, correct, examples)]
+            bad = totals[:, 1].numpy()
+            partial = [d for d, b in zip(todo, bad) if 0 < b < run.num_replicas]
+            if not partial:
+                break
+            dropped += partial  # some replicas added its gradient: run the others again without it
+            todo = [d for d in todo if d not in partial]
+        ran = []
+        for d, b, row in zip(todo, bad, tf.unstack(totals)):
+            if b:
+                dropped.append(d)  # not finite anywhere, so added nowhere
+            else:
+                ran.append((d, row))
+        return ran, dropped
 
     def architecture_variables(self, choices, with_prefix=True):
         """The variables architecture `choices` reads (an edge variable counts if any of its rows is read)."""
@@ -136,19 +223,21 @@ class CompiledSuperNet(supernet.SuperNet):
         return [v for v in self.executor.variables if id(v) not in edges or id(v) in used]
 
     # ------------------------------------------------------------ update
-    def _update_weights(self, pairs):
-        """Clipping, masked weight decay and SGD in one compiled call.
+    def _update_weights(self, used_rows, scale):
+        """Clipping, masked weight decay and SGD in one compiled call, on `scale` x the accumulated gradients.
 
         Another weight optimizer goes through `optimizer.apply` on every
         variable some architecture used: the unused rows of those variables
         then get that optimizer's own update of a zero gradient.
         """
-        if not pairs:
-            return
-        if not weight_updates.supports_fused_update(self.weight_optimizer, self.executor.variables):
+        if not weight_updates.is_plain_sgd(self.weight_optimizer):
             edges = self.shared.edge_variable_ids()
-            used = [(v, tf.convert_to_tensor(g)) for v, g in pairs if id(v) not in edges or id(v) in self._used_rows]
-            return super()._update_weights(used)
+            pairs = [
+                (v, scale * tf.convert_to_tensor(a))
+                for v, a in zip(self.executor.variables, self._accumulators)
+                if id(v) not in edges or id(v) in used_rows
+            ]
+            return super()._update_weights(pairs)
         if not hasattr(self, "_masked_sgd"):
             self._masked_sgd = updates.MaskedSGD(
                 self.weight_optimizer,
@@ -158,10 +247,7 @@ class CompiledSuperNet(supernet.SuperNet):
                 self.gradient_clip_norm,
                 gradient_variables=self._accumulators,
             )
-        gradients = [g for _, g in pairs]
-        if all(g is a for g, a in zip(gradients, self._accumulators)):
-            gradients = None  # read inside the compiled update: no eager read per variable
-        self._masked_sgd(tf.constant(self.shared.row_mask(self._used_rows, self.executor.variables)), gradients)
+        self._masked_sgd(tf.constant(self.shared.row_mask(used_rows, self.executor.variables)), scale=scale)
 
     def build_optimizers(self):
         """Both optimizers' state, the weight optimizer's in the executor's variable order."""
@@ -171,12 +257,37 @@ class CompiledSuperNet(supernet.SuperNet):
         if not hasattr(self, "_slot_index"):
             self._slot_index = {id(v): i for i, v in enumerate(self.executor.variables)}
 
+    # ------------------------------------------------------------ Keras plumbing
     def make_train_function(self, force=False):
-        if self.distribute_strategy.num_replicas_in_sync > 1:
-            raise errors.invalid_argument(
-                "distribution strategy",
-                "one replica: the compiled engine has no replica reduction yet",
-                self.distribute_strategy,
-                "use keras_parsec.SuperNet under MirroredStrategy",
-            )
-        return super().make_train_function(force)
+        """Keras' train function on one device; on several replicas, `train_step` in the cross-replica context."""
+        if isinstance(self.replicas, replicas.OneDevice):
+            return super(eager.SuperNet, self).make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = lambda iterator: self.train_step(next(iterator))
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        """Keras' test function on one device; on several replicas, `test_step` in the cross-replica context."""
+        if isinstance(self.replicas, replicas.OneDevice):
+            return super(eager.SuperNet, self).make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = lambda iterator: self.test_step(next(iterator))
+        return self.test_function
+
+    def test_step(self, data):
+        """Scores the mode architecture: `accuracy` here is `val_accuracy` in `fit` logs."""
+        images, labels = data[0], data[1]
+        choices = tf.cast(self.distribution.mode_choices(), tf.int32)
+        loss, correct, count = tf.unstack(
+            self.replicas.sum_stacked([self.replicas.run(self._evaluate, images, labels, choices)])[0]
+        )
+        self.loss_tracker.update_state(loss / count, sample_weight=count)
+        self.accuracy_tracker.update_state(correct / count, sample_weight=count)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def _correct_and_count(labels, logits):
+    """`[correct predictions, examples]` as float32."""
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)
+    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), labels), tf.float32))
+    return tf.stack([correct, tf.cast(tf.shape(labels)[0], tf.float32)])

@@ -240,13 +240,23 @@ def cell_output(weights, cell, s0, s1, choices, dtype, options):
     return function(p0, p1, choices, [read(cell["edges"][k]) for k in edge_keys])
 
 
-def architecture_logits(weights, images, choices, dtype, options):
-    """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode."""
-    s0 = s1 = ops.stem(tf.cast(images, dtype), [tf.cast(weights.stem_kernel, dtype)])
-    for cell in weights.cells:
+def architecture_outputs(weights, images, choices, dtype, options, auxiliary=False):
+    """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode.
+
+    Returns:
+        `(logits, auxiliary_logits)`: the second is None unless `auxiliary`
+        and the weights have an auxiliary head.
+    """
+    read = lambda tensors: [tf.cast(w, dtype) for w in tensors]  # noqa: E731
+    s0 = s1 = ops.stem(tf.cast(images, dtype), read([weights.stem_kernel]))
+    auxiliary_logits = None
+    for index, cell in enumerate(weights.cells):
         cell_choices = choices[1 if cell["reduction"] else 0]
         s0, s1 = s1, cell_output(weights, cell, s0, s1, cell_choices, dtype, options)
-    return ops.classifier(s1, [tf.cast(w, dtype) for w in (weights.classifier_kernel, weights.classifier_bias)])
+        if auxiliary and weights.auxiliary_weights and index == weights.auxiliary_index:
+            auxiliary_logits = ops.auxiliary_head(s1, read(weights.auxiliary_weights), weights.auxiliary_pool)
+    logits = ops.classifier(s1, read([weights.classifier_kernel, weights.classifier_bias]))
+    return logits, auxiliary_logits
 
 
 class Executor:
@@ -286,7 +296,12 @@ class Executor:
 
     def pass_logits(self, images, choices):
         """The logits of architecture `choices` on `images`, to be called inside a `tf.function`."""
-        return architecture_logits(self.weights, images, tf.cast(choices, tf.int32), self.dtype, self.options)
+        return self.pass_outputs(images, choices)[0]
+
+    def pass_outputs(self, images, choices, auxiliary=False):
+        """`(logits, auxiliary_logits)` of architecture `choices`, inside a `tf.function` (`architecture_outputs`)."""
+        choices = tf.cast(choices, tf.int32)
+        return architecture_outputs(self.weights, images, choices, self.dtype, self.options, auxiliary)
 
     def _gradients(self, images, labels, choices):
         """`(loss, logits, gradients)`: mean cross-entropy and its gradient for every variable (zeros if unused)."""

@@ -40,26 +40,30 @@ class MaskedSGD:
         self._from_tensors = tf.function(self._update, autograph=False, reduce_retracing=True)
         self._from_variables = tf.function(self._update_from_variables, autograph=False)
 
-    def __call__(self, mask, gradients=None):
+    def __call__(self, mask, gradients=None, scale=None):
         """Applies the gradients where `mask` is 1.
 
         Args:
             mask: float vector, per variable in order, one 0/1 entry per row of
                 an edge variable and one entry for any other variable.
             gradients: one tensor per variable; or None to read them from
-                `gradient_variables` inside the compiled call.
+                `gradient_variables` inside the compiled call (under a
+                strategy, summed over the replicas there).
+            scale: scalar tensor the gradients are multiplied by first (1 when None).
         """
         learning_rate = tf.convert_to_tensor(self.optimizer.learning_rate, tf.float32)
+        scale = tf.constant(1.0) if scale is None else tf.cast(scale, tf.float32)
         if gradients is None:
-            self._from_variables(mask, learning_rate)
+            self._from_variables(mask, learning_rate, scale)
         else:
-            self._from_tensors(list(gradients), mask, learning_rate)
+            self._from_tensors(list(gradients), mask, learning_rate, scale)
         self.optimizer.iterations.assign_add(1)
 
-    def _update_from_variables(self, mask, learning_rate):
-        return self._update([tf.convert_to_tensor(v) for v in self.gradient_variables], mask, learning_rate)
+    def _update_from_variables(self, mask, learning_rate, scale):
+        return self._update([tf.convert_to_tensor(v) for v in self.gradient_variables], mask, learning_rate, scale)
 
-    def _update(self, gradients, mask, learning_rate):
+    def _update(self, gradients, mask, learning_rate, scale):
+        gradients = [tf.cast(scale, g.dtype) * g for g in gradients]
         if self.clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
         masks = tf.split(mask, self._mask_sizes)

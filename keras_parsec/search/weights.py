@@ -71,17 +71,21 @@ class SharedWeights(keras.layers.Layer):
         num_classes: number of classes of the classifier.
         seed: int seed of the initialisers, or None.
 
+    With `auxiliary`, `build` also creates DARTS' auxiliary head
+    (`auxiliary_weights`, reading cell `auxiliary_index`).
+
     After `build(input_shape)`, `cells[i]` is a dict with `reduction`,
     `reduction_prev`, `channels`, `pre0`, `pre1` (lists of kernels) and
     `edges`: `{(node, operation): variable [node + 2, row]}` for every
     operation that has weights at some input of that node.
     """
 
-    def __init__(self, search_space, num_classes, seed=None, **kwargs):
+    def __init__(self, search_space, num_classes, seed=None, auxiliary=False, **kwargs):
         super().__init__(**kwargs)
         self.search_space = search_space
         self.num_classes = int(num_classes)
         self.seed = seed
+        self.auxiliary = bool(auxiliary)
 
     def _kernel(self, name, shape):
         return self.add_weight(name=name, shape=shape, initializer=keras.initializers.HeUniform(seed=self.seed))
@@ -120,6 +124,17 @@ class SharedWeights(keras.layers.Layer):
             name="classifier_kernel", shape=(prev, self.num_classes), initializer="glorot_uniform"
         )
         self.classifier_bias = self.add_weight(name="classifier_bias", shape=(self.num_classes,), initializer="zeros")
+        self.auxiliary_weights = []
+        if self.auxiliary:
+            self.auxiliary_index, self.auxiliary_pool, shapes = ops.auxiliary_head_plan(
+                space, input_shape, self.num_classes
+            )
+            self.auxiliary_weights = [
+                self._kernel("auxiliary_conv_0", shapes[0]),
+                self._kernel("auxiliary_conv_1", shapes[1]),
+                self.add_weight(name="auxiliary_kernel", shape=shapes[2], initializer="glorot_uniform"),
+                self.add_weight(name="auxiliary_bias", shape=shapes[3], initializer="zeros"),
+            ]
         super().build(input_shape)
 
     def _edge_variable(self, name, node, op, channels, reduction):
@@ -203,3 +218,5 @@ class SharedWeights(keras.layers.Layer):
                 variable.assign(value)
         self.classifier_kernel.assign(net.classifier_kernel)
         self.classifier_bias.assign(net.classifier_bias)
+        for mine, theirs in zip(self.auxiliary_weights, net.auxiliary_weights):
+            mine.assign(theirs)

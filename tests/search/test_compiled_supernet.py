@@ -94,13 +94,13 @@ def test_every_architecture_runs_through_one_trace():
         choices = compiled.distribution.sample_choices(4, seed=seed).numpy()
         compiled.sample_choices = lambda choices=choices: choices
         compiled.train_step(((x, y), (x, y)))
-    assert compiled.executor.traces["logits"] == 1
+    assert compiled._log_likelihood.experimental_get_tracing_count() == 1
     assert compiled._accumulate.experimental_get_tracing_count() == 1
 
 
-def test_options_the_compiled_engine_lacks_are_refused_with_the_alternative():
-    with pytest.raises(kp.InvalidArgumentError, match="auxiliary_weight.*keras_parsec.SuperNet"):
-        CompiledSuperNet(space(), num_classes=3, auxiliary_weight=0.4)
+def test_a_recompute_policy_the_compiled_engine_lacks_is_refused_with_the_alternative():
+    with pytest.raises(kp.InvalidArgumentError, match="recompute.*keras_parsec.SuperNet"):
+        CompiledSuperNet(space(), num_classes=3, recompute="early_cells")
 
 
 def test_a_repeated_sample_runs_once_and_the_step_equals_the_eager_engines():
