@@ -43,7 +43,7 @@ from keras_parsec.training import (
 from keras_parsec.tuner import ParsecTuner
 from keras_parsec.visualize import plot_genotype, plot_search
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CIFAR10_RECIPE",

@@ -36,9 +36,9 @@ flags.DEFINE_string("model", None, "export: a .keras model file.")
 flags.DEFINE_string("output", None, "export: SavedModel folder; show: PNG path.")
 flags.DEFINE_enum(
     "engine",
-    "eager",
-    ["eager", "compiled"],
-    "search: the supernet engine (compiled: each pass one call, BENCHMARKS.md).",
+    "compiled",
+    ["compiled", "eager"],
+    "search: the supernet engine (eager: the baseline, each pass hundreds of calls; BENCHMARKS.md).",
 )
 flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 FLAGS = flags.FLAGS

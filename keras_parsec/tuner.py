@@ -49,10 +49,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             halving_rate**i` epochs by the objective (`keras_parsec.halving`).
         halving_rate: eta; about 1 / eta of the runs at a rung go on.
         halving_min_epochs: epochs before the first rung.
-        engine: "eager" (default): `SuperNet`, every feature; "compiled":
-            `keras_parsec.search.CompiledSuperNet`, each pass one compiled call
-            (faster where the host bounds the step, BENCHMARKS.md "Engine v2"),
-            on one replica and without the auxiliary head for now.
+        engine: "compiled" (default): `keras_parsec.search.CompiledSuperNet`,
+            each pass one compiled call; "eager": `SuperNet`, each pass
+            composed from hundreds of compiled pieces (the baseline, with its
+            recompute policies). BENCHMARKS.md, "Engine v2", compares them.
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
 
     Parallel search runs: start the same script once with
@@ -88,10 +88,10 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         early_stopping=None,
         halving_rate=2,
         halving_min_epochs=1,
-        engine="eager",
+        engine="compiled",
         **kwargs,
     ):
-        self.engine = _check_engine(engine, distribution_strategy, auxiliary_weight)
+        self.engine = _check_engine(engine)
         if prior is not None:
             # Fails early, with the distribution's own message, on an incompatible prior.
             ArchitectureDistribution(search_space, prior=prior)
@@ -225,10 +225,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         with scope:
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
             options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
-            if self.engine == "compiled":
-                net = CompiledSuperNet(self.search_space, num_classes, **options)
-            else:
-                net = SuperNet(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
+            engine = CompiledSuperNet if self.engine == "compiled" else SuperNet
+            net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
             net.build((None,) + tuple(train[0].shape[1:]))
             steps = len(train[0]) // batch_size
             net.compile(
@@ -420,19 +418,16 @@ class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalErro
     """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
 
 
-def _check_engine(engine, strategy, auxiliary_weight):
-    """Returns `engine` if the search can run on it, else raises before any work."""
-    if engine not in ("eager", "compiled"):
-        raise errors.invalid_argument("engine", '"eager" or "compiled"', engine, 'use "eager" (the default)')
-    if engine == "compiled" and (distributed.is_distributed(strategy) or auxiliary_weight):
-        raise errors.invalid_argument(
-            "engine",
-            '"eager" with a multi-replica distribution_strategy or an auxiliary_weight: '
-            "the compiled engine has neither yet",
-            engine,
-            'pass engine="eager"',
-        )
+def _check_engine(engine):
+    """Returns `engine` if it names one, else raises before any work."""
+    if engine not in ENGINES:
+        raise errors.invalid_argument("engine", '"compiled" or "eager"', engine, 'use "compiled" (the default)')
     return engine
+
+
+ENGINES = ("compiled", "eager")
+# keras-parsec 0.1.0 saved no engine in a run's settings: it had only the eager one.
+ENGINE_OF_UNMARKED_STATES = "eager"
 
 
 class SearchCheckpoint(keras.callbacks.Callback):
@@ -485,6 +480,7 @@ class SearchCheckpoint(keras.callbacks.Callback):
                 self.path,
                 "the file is corrupt or foreign: move it away to restart this run, or pass overwrite=True",
             ) from e
+        self._check_settings(dict(meta.get("settings", {})))
         if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
             raise errors.invalid_argument(
                 "directory",
@@ -492,18 +488,24 @@ class SearchCheckpoint(keras.callbacks.Callback):
                 self.path,
                 "it was written by a different search: use another project_name or overwrite=True",
             )
-        for name, value in self.settings.items():
-            if meta.get("settings", {}).get(name, value) != value:
-                raise errors.invalid_argument(
-                    name,
-                    f"{meta['settings'][name]!r} as in the unfinished run saved in {self.path}",
-                    value,
-                    f"pass {name}={meta['settings'][name]!r} to resume it, or overwrite=True to start again",
-                )
         for variable, array in zip(variables, arrays):
             variable.assign(array)
         self.history = history
         return epoch
+
+    def _check_settings(self, saved):
+        """Raises if a setting of this run differs from the saved run's, naming the value that resumes it."""
+        if "engine" in self.settings:
+            saved.setdefault("engine", ENGINE_OF_UNMARKED_STATES)
+        for name, value in self.settings.items():
+            if saved.get(name, value) != value:
+                why = " (keras-parsec 0.1.0 saved every search with it)" if name == "engine" else ""
+                raise errors.invalid_argument(
+                    name,
+                    f"{saved[name]!r} as in the unfinished run saved in {self.path}{why}",
+                    value,
+                    f"pass {name}={saved[name]!r} to resume it, or overwrite=True to start again",
+                )
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():

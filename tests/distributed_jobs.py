@@ -341,6 +341,7 @@ def multi_worker(output):
         directory=os.environ["PARSEC_TEST_DIR"],
         project_name="p",
         distribution_strategy=strategy,
+        engine=os.environ.get("PARSEC_TEST_ENGINE", "compiled"),
     )
     tuner.search(images, labels, epochs=1, batch_size=4, verbose=0)
     with open(output, "w") as f:

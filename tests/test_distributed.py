@@ -204,7 +204,8 @@ def test_chief_and_two_workers_survive_a_killed_worker_and_match_one_process(tmp
 
 
 @pytest.mark.slow
-def test_one_search_across_two_workers_of_multi_worker_mirrored_strategy(tmp_path):
+@pytest.mark.parametrize("engine", ["compiled", "eager"])
+def test_one_search_across_two_workers_of_multi_worker_mirrored_strategy(tmp_path, engine):
     """TF_CONFIG on loopback: both workers end with the same pi; only the chief writes the project."""
     processes = Processes(tmp_path)
     ports = [free_port(), free_port()]
@@ -218,6 +219,7 @@ def test_one_search_across_two_workers_of_multi_worker_mirrored_strategy(tmp_pat
                 tmp_path / f"worker{index}.json",
                 TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
                 PARSEC_TEST_DIR=str(shared),
+                PARSEC_TEST_ENGINE=engine,
             )
             for index in range(2)
         ]

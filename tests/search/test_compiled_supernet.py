@@ -24,13 +24,17 @@ def batch(size=4, seed=0):
     return x, y
 
 
-def twin_networks(num_samples, **compile_kwargs):
+def twin_networks(num_samples, auxiliary_weight=0.0, **compile_kwargs):
     """An eager SuperNet and a CompiledSuperNet holding the same weights and pi."""
     keras.utils.set_random_seed(0)
-    eager = kp.SuperNet(space(), num_classes=3, num_samples=num_samples, seed=0, recompute=False)
+    eager = kp.SuperNet(
+        space(), num_classes=3, num_samples=num_samples, seed=0, recompute=False, auxiliary_weight=auxiliary_weight
+    )
     eager.build((None, 8, 8, 1))
     eager.compile(**compile_kwargs)
-    compiled = CompiledSuperNet(space(), num_classes=3, num_samples=num_samples, seed=0)
+    compiled = CompiledSuperNet(
+        space(), num_classes=3, num_samples=num_samples, seed=0, auxiliary_weight=auxiliary_weight
+    )
     compiled.build((None, 8, 8, 1))
     compiled.compile(**compile_kwargs)
     compiled.shared.copy_from_supernet(eager)
@@ -159,3 +163,48 @@ def test_another_weight_optimizer_updates_only_variables_some_architecture_read(
     for variable, value in zip(unread, values):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
     assert any(not np.array_equal(v.numpy(), 0) for v in compiled.weight_optimizer.variables[2:])
+
+
+def test_the_auxiliary_head_trains_as_in_the_eager_engine():
+    eager, compiled = twin_networks(num_samples=2, auxiliary_weight=0.4)
+    assert len(compiled.auxiliary_weights) == 4
+    assert all(id(w) in {id(v) for v in compiled.executor.variables} for w in compiled.auxiliary_weights)
+    choices = eager.distribution.sample_choices(2, seed=3).numpy()
+    eager.sample_choices = compiled.sample_choices = lambda: choices
+    before = [w.numpy().copy() for w in compiled.auxiliary_weights]
+    x, y = batch()
+    logs_eager = eager.train_step(((x, y), (x, y)))
+    logs_compiled = compiled.train_step(((x, y), (x, y)))
+    np.testing.assert_allclose(float(logs_compiled["loss"]), float(logs_eager["loss"]), rtol=1e-5)
+    for mine, theirs, old in zip(compiled.auxiliary_weights, eager.auxiliary_weights, before):
+        assert not np.array_equal(mine.numpy(), old)
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5)
+    for theirs, mine, where in edge_rows(eager, compiled):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5, err_msg=where)
+
+
+@pytest.fixture
+def mixed_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def test_under_mixed_precision_passes_run_in_float16_and_weights_pi_and_updates_stay_float32(mixed_precision):
+    net = CompiledSuperNet(space(), num_classes=3, num_samples=2, seed=0, auxiliary_weight=0.4)
+    net.build((None, 8, 8, 1))
+    net.compile()
+    x, y = batch()
+    assert net.architecture_logits(x, net.sample_choices()[0]).dtype == tf.float16
+    before = [v.numpy().copy() for v in net.executor.variables]
+    logs = net.train_step(((x, y), (x, y)))
+    assert np.isfinite(float(logs["loss"])) and float(logs["nonfinite_samples"]) == 0.0
+    assert {v.dtype for v in net.executor.variables} == {"float32"}
+    assert {a.dtype for a in net._accumulators} == {tf.float32}
+    assert net.distribution.logits.dtype == "float32"
+    assert not np.allclose(net.distribution.logits.numpy(), 0.0)
+    changed = [not np.array_equal(v.numpy(), b) for v, b in zip(net.executor.variables, before)]
+    assert changed[0] and all(np.isfinite(v.numpy()).all() for v in net.executor.variables)
