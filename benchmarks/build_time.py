@@ -23,7 +23,7 @@ def main(argv):
     import tensorflow as tf
 
     import keras_parsec as kp
-    from keras_parsec.search import CompiledSuperNet
+    from keras_parsec.search import SuperNet as CompiledSuperNet
 
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     x = tf.zeros([2, 8, 8, 3])

@@ -30,7 +30,7 @@ measure.define_network_flags()
 flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memory slope (least squares).")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
-flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.search.CompiledSuperNet).")
+flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.SuperNet, the default engine).")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )

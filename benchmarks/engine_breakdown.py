@@ -40,7 +40,7 @@ def pass_cases(net, x, y, pool):
     import keras
     import tensorflow as tf
 
-    from keras_parsec import supernet
+    from keras_parsec import ops
 
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(net.trainable_variables)
@@ -60,7 +60,7 @@ def pass_cases(net, x, y, pool):
         for a in pool:
             variables = net.architecture_variables(a)
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, a)))
+                loss = tf.reduce_mean(ops.cross_entropy(y, net.architecture_logits(x, a)))
             tape.gradient(loss, variables)
 
     return {

@@ -1,7 +1,7 @@
 """Engine v2 (compiled passes) against the eager engine and one fixed architecture, in one process.
 
-Per sampled architecture, a search step of `keras_parsec.SuperNet` (eager
-composition) and of `keras_parsec.search.CompiledSuperNet` (the architecture as
+Per sampled architecture, a search step of `keras_parsec.search.EagerSuperNet` (eager
+composition) and of `keras_parsec.SuperNet` (the architecture as
 data), against a training step of the same architectures each compiled as its
 own graph. The cases run in turn, round after round (`measure.interleaved`), on
 the same batch and the same K distinct architectures; each round prints its
@@ -61,7 +61,7 @@ def main(argv):
     del argv
     import keras
 
-    from keras_parsec.search import CompiledSuperNet
+    from keras_parsec.search import SuperNet as CompiledSuperNet
 
     config = measure.network_config(FLAGS)
     k = FLAGS.num_samples

@@ -10,7 +10,7 @@ architectures (seed 0), so the kinds compare like with like:
 - "parsec": Algorithm 1's search step (`SuperNet.train_step`) over the first K
   architectures of the pool, none skipped. The pool holds at least K distinct
   architectures, because a step runs an architecture sampled twice only once.
-- "compiled": the same search step on engine v2 (`keras_parsec.search.CompiledSuperNet`);
+- "compiled": the same search step on engine v2 (`keras_parsec.SuperNet`);
 - "darts": DARTS' continuous relaxation, every operation on every edge,
   softmax-weighted, compiled as one graph.
 
@@ -80,7 +80,7 @@ def _setup(batch, num_samples, config):
     x = tf.constant(rng.normal(size=shape).astype("float32"))
     y = tf.constant(rng.integers(0, NUM_CLASSES, size=batch).astype("int32"))
     recompute = config.get("recompute", "early_cells")
-    net = kp.SuperNet(space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0, recompute=recompute)
+    net = kp.search.EagerSuperNet(space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0, recompute=recompute)
     net.build(shape)
     # K distinct architectures at least: a search step runs a repeated one once. Same K, same pool.
     size = max(config["architectures"], num_samples, 1)
@@ -146,14 +146,14 @@ def compiled_train_step(net, x, y, architecture, optimizer):
     """
     import tensorflow as tf
 
-    from keras_parsec import supernet
+    from keras_parsec import ops
 
     variables = net.architecture_variables(architecture)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(supernet.cross_entropy(y, net.architecture_logits(x, architecture)))
+            loss = tf.reduce_mean(ops.cross_entropy(y, net.architecture_logits(x, architecture)))
         pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
         optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
@@ -181,10 +181,10 @@ def child_parsec(batch, num_samples, config):
     net, x, y, pool = _setup(batch, num_samples, config)
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
-    from keras_parsec import supernet
+    from keras_parsec.search import algorithm
 
     chosen = pool[:num_samples]
-    if len(supernet.distinct_architectures(chosen)[0]) < len(chosen):
+    if len(algorithm.distinct_architectures(chosen)[0]) < len(chosen):
         raise RuntimeError("the sampled pool repeats an architecture: a step would run it once")
     return _timed_search_steps(net, x, y, chosen, config["steps"])
 
@@ -204,8 +204,8 @@ def _timed_search_steps(net, x, y, chosen, steps):
 
 
 def child_compiled(batch, num_samples, config):
-    """Search steps of engine v2 (`keras_parsec.search.CompiledSuperNet`) over the same K architectures."""
-    from keras_parsec.search import CompiledSuperNet
+    """Search steps of engine v2 (`keras_parsec.SuperNet`) over the same K architectures."""
+    from keras_parsec.search import SuperNet as CompiledSuperNet
 
     eager, x, y, pool = _setup(batch, num_samples, config)
     net = CompiledSuperNet(eager.search_space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0)
@@ -220,7 +220,7 @@ def child_darts(batch, num_samples, config):
     import keras
     import tensorflow as tf
 
-    from keras_parsec import ops, supernet
+    from keras_parsec import ops
 
     net, x, y, _ = _setup(batch, num_samples, config)
     space = net.search_space
@@ -243,19 +243,19 @@ def child_darts(batch, num_samples, config):
         return tf.concat(states[2:], axis=-1)
 
     def logits():
-        s0 = s1 = supernet.stem(x, [net.stem_kernel])
+        s0 = s1 = ops.stem(x, [net.stem_kernel])
         for cell in net.cells:
             pre0 = ops.factorized_reduce if cell["reduction_prev"] else ops.relu_conv_bn
             p0, p1 = pre0(s0, cell["pre0"]), ops.relu_conv_bn(s1, cell["pre1"])
             weights = tf.nn.softmax(alphas[1 if cell["reduction"] else 0], axis=-1)
             s0, s1 = s1, mixed_cell(p0, p1, cell, weights)
-        return supernet.classifier(s1, [net.classifier_kernel, net.classifier_bias])
+        return ops.classifier(s1, [net.classifier_kernel, net.classifier_bias])
 
     @tf.function
     def step():
         variables = net.trainable_variables
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(supernet.cross_entropy(y, logits()))
+            loss = tf.reduce_mean(ops.cross_entropy(y, logits()))
         optimizer.apply(tape.gradient(loss, variables), variables)
 
     first, median, cpu = _timed(step, 2, config["steps"])

@@ -17,7 +17,7 @@ other processes share the machine.
     python benchmarks/paper.py                       # all three
     python benchmarks/paper.py --runs=search --steps=2 --num_samples=4
     python benchmarks/paper.py --runs= --counts      # only the parameter and multiply-add counts
-    python benchmarks/paper.py --runs=search --engine=compiled   # the search on engine v2
+    python benchmarks/paper.py --runs=search --engine=eager      # the search on the eager baseline
 """
 
 import json
@@ -34,9 +34,9 @@ flags.DEFINE_integer("num_samples", 16, "K of the measured search steps (scaled 
 flags.DEFINE_bool("counts", True, "Also print DARTS_V1/V2 parameters and multiply-adds at the paper's sizes.")
 flags.DEFINE_enum(
     "engine",
-    "eager",
-    ["eager", "compiled"],
-    "The search runs' engine (compiled: keras_parsec.search, no auxiliary head).",
+    "compiled",
+    ["compiled", "eager"],
+    "The search runs' engine (eager: the baseline keras_parsec.search.EagerSuperNet).",
 )
 flags.DEFINE_string("child", None, "Internal: measure one run and print JSON.")
 FLAGS = flags.FLAGS
@@ -67,13 +67,9 @@ def _measure(run):
         step = lambda: model.train_on_batch(x, y)  # noqa: E731
     else:
         space = kp.SearchSpace(num_cells=num_cells, filters=filters)
-        if FLAGS.engine == "compiled":  # no auxiliary head yet: fine-tuning is measured without it
-            from keras_parsec.search import CompiledSuperNet
-
-            net = CompiledSuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0)
-        else:
-            auxiliary_weight = 0.4 if run == "finetune" else 0.0
-            net = kp.SuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0, auxiliary_weight=auxiliary_weight)
+        engine = kp.SuperNet if FLAGS.engine == "compiled" else kp.search.EagerSuperNet
+        auxiliary_weight = 0.4 if run == "finetune" else 0.0
+        net = engine(space, 10, num_samples=FLAGS.num_samples, seed=0, auxiliary_weight=auxiliary_weight)
         net.build((None, 32, 32, 3))
         net.compile()
         net.skip_zero_weights = False

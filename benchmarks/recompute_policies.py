@@ -37,7 +37,7 @@ def main(argv):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(FLAGS.batch_size, 32, 32, 3)).astype("float32"))
     y = tf.constant(rng.integers(0, 10, size=FLAGS.batch_size).astype("int32"))
-    net = kp.SuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0)
+    net = kp.search.EagerSuperNet(space, 10, num_samples=FLAGS.num_samples, seed=0)
     net.build(x.shape)
     net.compile()
     net.skip_zero_weights = False  # every architecture pays its train pass

@@ -3,8 +3,8 @@
 Public API:
     SearchSpace, Genotype, OPERATIONS, DARTS_V1, DARTS_V2   the DARTS cell space as data
     ArchitectureDistribution                               p(alpha | pi): sample, log_prob, mode, entropy
-    SuperNet                                               shared weights; train_step = Algorithm 1
-    search.CompiledSuperNet                                the same on engine v2: passes compiled once (opt-in)
+    SuperNet                                               shared weights, each pass one call; train_step = Algorithm 1
+    search.EagerSuperNet                                   the same composed eagerly (engine="eager", the baseline)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
     CellHyperModel                                         the same space for RandomSearch/Hyperband/Bayesian
@@ -27,8 +27,8 @@ from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecEr
 from keras_parsec.hypermodel import CellHyperModel
 from keras_parsec.networks import CellNetwork
 from keras_parsec.oracle import ParsecOracle
+from keras_parsec.search import SuperNet
 from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
-from keras_parsec.supernet import SuperNet
 from keras_parsec.training import (
     CIFAR10_RECIPE,
     IMAGENET_RECIPE,

@@ -16,8 +16,7 @@ from keras_parsec import distributed, errors, parallel
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
-from keras_parsec.search import CompiledSuperNet
-from keras_parsec.supernet import CosineSchedule, SuperNet
+from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
 
 STATE_FILE = "search_state.npz"
 
@@ -49,8 +48,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             halving_rate**i` epochs by the objective (`keras_parsec.halving`).
         halving_rate: eta; about 1 / eta of the runs at a rung go on.
         halving_min_epochs: epochs before the first rung.
-        engine: "compiled" (default): `keras_parsec.search.CompiledSuperNet`,
-            each pass one compiled call; "eager": `SuperNet`, each pass
+        engine: "compiled" (default): `keras_parsec.SuperNet`, each pass one
+            compiled call; "eager": `keras_parsec.search.EagerSuperNet`, each pass
             composed from hundreds of compiled pieces (the baseline, with its
             recompute policies). BENCHMARKS.md, "Engine v2", compares them.
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
@@ -225,7 +224,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         with scope:
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
             options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
-            engine = CompiledSuperNet if self.engine == "compiled" else SuperNet
+            engine = SuperNet if self.engine == "compiled" else EagerSuperNet
             net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
             net.build((None,) + tuple(train[0].shape[1:]))
             steps = len(train[0]) // batch_size
@@ -480,7 +479,8 @@ class SearchCheckpoint(keras.callbacks.Callback):
                 self.path,
                 "the file is corrupt or foreign: move it away to restart this run, or pass overwrite=True",
             ) from e
-        self._check_settings(dict(meta.get("settings", {})))
+        if "settings" in meta:  # 0.1.0 and later save them; anything else is refused below
+            self._check_settings(dict(meta["settings"]))
         if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
             raise errors.invalid_argument(
                 "directory",

@@ -55,7 +55,7 @@ def record_importance_weights():
 def tiny_supernet(strategy):
     keras.utils.set_random_seed(1)
     with strategy.scope():
-        net = kp.SuperNet(SPACE, 3, num_samples=3, seed=5)
+        net = kp.search.EagerSuperNet(SPACE, 3, num_samples=3, seed=5)
         net.build((None, 8, 8, 1))
         net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return net
@@ -136,7 +136,7 @@ def compare_with_one_device(strategy, case, steps=2):
 
 def tiny_compiled_supernet(strategy):
     with strategy.scope():
-        net = kp.search.CompiledSuperNet(SPACE, 3, num_samples=3, seed=5)
+        net = kp.search.SuperNet(SPACE, 3, num_samples=3, seed=5)
         net.build((None, 8, 8, 1))
         net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return net

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_parsec import supernet, weight_updates
+from keras_parsec import search, weight_updates
 
 SHAPES = ((3, 3, 2, 1), (4,), (1, 1, 2, 2))
 SUBSETS = ([0, 1, 2], [2, 0], [1], [0, 2, 1])  # like the union of sampled architectures, step by step
@@ -27,7 +27,7 @@ def _gradients(step):
         lambda: keras.optimizers.SGD(0.1, momentum=0.9),
         lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
         lambda: keras.optimizers.SGD(0.05),
-        lambda: keras.optimizers.SGD(supernet.CosineSchedule(0.025, 0.001, 3), momentum=0.9),
+        lambda: keras.optimizers.SGD(search.CosineSchedule(0.025, 0.001, 3), momentum=0.9),
     ],
     ids=["momentum", "nesterov", "plain", "cosine"],
 )

@@ -1,12 +1,29 @@
-"""The PARSEC one-shot search engine v2: packed shared weights and passes compiled once.
+"""The PARSEC search engine: shared weights that run only the sampled operations, trained by Algorithm 1.
 
+SuperNet            the default engine: each pass one compiled call, the architecture an int32 tensor
+EagerSuperNet       the baseline engine: each pass composed eagerly from compiled pieces
+BaseSuperNet        what both share: the two optimizers, metrics, sampling, `fit`
+CosineSchedule      the weights' learning rate (DARTS)
 SharedWeights       the search network's weights, one variable per (cell, node, operation)
-Executor            an architecture's forward and gradient, the architecture an int32 tensor
-CompiledSuperNet    `keras_parsec.SuperNet`'s Algorithm 1 on those passes (opt-in)
+Executor            an architecture's forward and gradient as compiled calls
+algorithm           Algorithm 1's bookkeeping, shared by both engines
+replicas            one device or a strategy's replicas: the only difference between the two
 """
 
-from keras_parsec.search.compiled_supernet import CompiledSuperNet
+from keras_parsec.search import algorithm, replicas
+from keras_parsec.search.base_supernet import BaseSuperNet, CosineSchedule
+from keras_parsec.search.eager import EagerSuperNet
 from keras_parsec.search.executor import Executor
+from keras_parsec.search.supernet import SuperNet
 from keras_parsec.search.weights import SharedWeights
 
-__all__ = ["CompiledSuperNet", "Executor", "SharedWeights"]
+__all__ = [
+    "BaseSuperNet",
+    "CosineSchedule",
+    "EagerSuperNet",
+    "Executor",
+    "SharedWeights",
+    "SuperNet",
+    "algorithm",
+    "replicas",
+]

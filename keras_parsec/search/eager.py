@@ -1,6 +1,9 @@
-"""SuperNet: shared weights that run only the sampled operations; `train_step` = Algorithm 1.
+"""`EagerSuperNet`: the baseline engine, each pass composed eagerly from compiled pieces (`engine="eager"`).
 
-Execution model (chosen by measurement, see `benchmarks/engine.py`): each
+The default engine is `search.supernet.SuperNet`, each pass one compiled call;
+this one stays as the baseline its benchmarks compare against and for its
+recompute policies. Execution model (chosen by measurement before the default
+engine existed, see `benchmarks/engine.py`): each
 candidate operation is a `tf.function` traced once per (operation, stride, input
 shape) and shared by every edge that uses it, and an architecture is composed
 from those compiled pieces eagerly. A step therefore allocates exactly the
@@ -17,49 +20,20 @@ do: the K architectures of a step share one stem and the preprocessing of its
 output (`shared_prefix`), forward and backward.
 """
 
-import math
-import warnings
-
-import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import distribution as dist_lib
-from keras_parsec import errors, ops, weight_updates
+from keras_parsec import distributed, errors, ops
 from keras_parsec import space as space_lib
 from keras_parsec.ops import classifier, cross_entropy, stem
-from keras_parsec.search import algorithm
+from keras_parsec.search import algorithm, base_supernet, eager_replicas
 from keras_parsec.search.algorithm import distinct_architectures, merged_weights
 
 NORMAL, REDUCE = 0, 1
 
 
-class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Cosine decay from `initial` to `final` over `total_steps` (DARTS' schedule).
-
-    Args:
-        initial: learning rate at step 0.
-        final: learning rate from `total_steps` on.
-        total_steps: length of the decay; `SuperNet.fit` sets it when None.
-    """
-
-    def __init__(self, initial=0.025, final=0.001, total_steps=None):
-        self.initial = float(initial)
-        self.final = float(final)
-        self.total_steps = total_steps
-
-    def __call__(self, step):
-        total = float(self.total_steps or 1)
-        progress = tf.minimum(tf.cast(step, tf.float32) / total, 1.0)
-        cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
-        return self.final + (self.initial - self.final) * cosine
-
-    def get_config(self):
-        return {"initial": self.initial, "final": self.final, "total_steps": self.total_steps}
-
-
-class SuperNet(keras.Model):
-    """Weight-sharing DARTS network trained by PARSEC's Algorithm 1.
+class EagerSuperNet(base_supernet.BaseSuperNet):
+    """Weight-sharing DARTS network trained by PARSEC's Algorithm 1, composed eagerly (the baseline engine).
 
     Every edge (cell, node, input, operation) owns its weights, as in DARTS; a
     forward pass runs only the operations of one architecture. `train_step`
@@ -93,7 +67,7 @@ class SuperNet(keras.Model):
     Example:
 
     ```python
-    net = SuperNet(SearchSpace(num_cells=2, filters=8), num_classes=10, num_samples=4)
+    net = EagerSuperNet(SearchSpace(num_cells=2, filters=8), num_classes=10, num_samples=4)
     net.compile()
     net.fit(search_dataset, validation_data=(x_val, y_val), epochs=5)
     net.distribution.mode()
@@ -111,19 +85,9 @@ class SuperNet(keras.Model):
         auxiliary_weight=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.search_space = search_space
-        self.num_classes = int(num_classes)
-        self.num_samples = int(num_samples)
-        self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.skip_zero_weights = True
+        super().__init__(search_space, num_classes, distribution, num_samples, seed, auxiliary_weight, **kwargs)
         self.recompute = check_recompute(recompute)
-        self.auxiliary_weight = float(auxiliary_weight)
         self.auxiliary_index = 2 * search_space.num_cells // 3
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
         self._compiled = {}
 
     # ---------------------------------------------------------------- weights
@@ -351,64 +315,6 @@ class SuperNet(keras.Model):
                 unique.pop(id(variable))
         return list(unique.values())
 
-    def call(self, inputs, training=False):
-        """Logits of the mode of the architecture distribution on `inputs`."""
-        del training
-        return self.architecture_logits(inputs, self.distribution.mode_choices().numpy())
-
-    # ---------------------------------------------------------------- training
-    def compile(
-        self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs
-    ):
-        """Configures Algorithm 1's two optimizers (paper and DARTS defaults).
-
-        Args:
-            weight_optimizer: optimizer of the shared weights; default SGD with
-                momentum 0.9 and cosine learning rate 0.025 -> 0.001.
-            architecture_optimizer: optimizer of the logits pi; default Adam,
-                learning rate 0.02, betas (0.5, 0.999).
-            weight_decay: L2 coefficient added to the weight gradients (DARTS).
-            gradient_clip_norm: global norm the weight gradients are clipped to.
-            **kwargs: passed to `keras.Model.compile`.
-        """
-        super().compile(run_eagerly=True, **kwargs)
-        self.weight_optimizer = weight_optimizer or keras.optimizers.SGD(learning_rate=CosineSchedule(), momentum=0.9)
-        self.architecture_optimizer = architecture_optimizer or keras.optimizers.Adam(
-            learning_rate=0.02, beta_1=0.5, beta_2=0.999
-        )
-        self.weight_decay = float(weight_decay)
-        self.gradient_clip_norm = gradient_clip_norm
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
-
-    def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
-        """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
-        schedule = getattr(self.weight_optimizer, "_learning_rate", None)
-        if isinstance(schedule, CosineSchedule) and schedule.total_steps is None:
-            steps = steps_per_epoch
-            if steps is None and isinstance(x, tf.data.Dataset):
-                cardinality = int(x.cardinality())
-                steps = cardinality if cardinality > 0 else None
-            schedule.total_steps = epochs * steps if steps else None
-        kwargs.setdefault("shuffle", False)  # the search dataset shuffles itself
-        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
-
-    def build_optimizers(self):
-        """Creates both optimizers' state (once), so it can be saved or restored before a step."""
-        if not self.weight_optimizer.built:
-            self.weight_optimizer.build(self.trainable_variables)
-            self.architecture_optimizer.build([self.distribution.logits])
-        if not hasattr(self, "_slot_index"):
-            self._slot_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
-
-    def sample_choices(self):
-        """K architectures from the current distribution, as an int array [K, 2, N, 2]."""
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
-        dist = self.distribution
-        return dist_lib.sample_choices(dist.logits, dist.mask, self.num_samples, seed).numpy()
-
     def log_likelihood(self, images, labels, choices, prefix=None):
         """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8).
 
@@ -426,7 +332,7 @@ class SuperNet(keras.Model):
         An architecture sampled twice runs once, with the sum of its weights:
         exact, and common once pi concentrates.
         Under a `tf.distribute` strategy with several replicas, `fit` runs
-        `keras_parsec.distributed.train_step` instead, built from the same pieces.
+        `eager_replicas.train_step` instead, built from the same pieces.
         """
         (x_train, y_train), (x_search, y_search) = data
         self.build_optimizers()
@@ -471,17 +377,6 @@ class SuperNet(keras.Model):
         self.apply_step(pairs, choices, weights)
         self.loss_tracker.update_state(weighted_loss)
         return self.step_logs()
-
-    def _report_nonfinite(self, count, total, skipped):
-        self.nonfinite_tracker.update_state(float(count))
-        warnings.warn(
-            f"{count} of the {total} architectures sampled in this step gave a NaN or infinite "
-            "loss: they get weight 0 and change neither the weights nor pi"
-            + ("; no architecture was finite, so the step is skipped." if skipped else ".")
-            + " If this repeats, lower the learning rates or check the data.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
 
     def search_log_likelihoods(self, images, labels, choices):
         """[K] summed log-likelihoods of a search batch, one per architecture (Algorithm 1, line 8)."""
@@ -562,10 +457,6 @@ class SuperNet(keras.Model):
         self._update_weights(pairs)
         algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
 
-    def step_logs(self):
-        """The logs a search step returns: every metric and the entropy of p(alpha | pi)."""
-        return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
-
     # ---------------------------------------------------------------- auxiliary head
     def _build_auxiliary_head(self, input_shape):
         """DARTS' AuxiliaryHeadCIFAR weights, shrunk to fit small feature maps like `CellNetwork`'s."""
@@ -600,54 +491,23 @@ class SuperNet(keras.Model):
         loss = tf.reduce_mean(losses) if normalizer is None else tf.reduce_sum(losses) / float(normalizer)
         return self.auxiliary_weight * loss
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds a model under a strategy from a reduced first batch; a
-        # SuperNet is built explicitly, and `strategy.reduce` of the nested
-        # ((x_t, y_t), (x_s, y_s)) batch fails under MultiWorkerMirroredStrategy.
-        if not self.built:
-            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
     def make_train_function(self, force=False):
         """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""
-        from keras_parsec import distributed
-
         strategy = self.distribute_strategy
         if not distributed.is_distributed(strategy):
             return super().make_train_function(force)
         if self.train_function is None or force:
-            self.train_function = distributed.make_train_function(self, strategy)
+            self.train_function = eager_replicas.make_train_function(self, strategy)
         return self.train_function
 
     def make_test_function(self, force=False):
         """Keras' test function, or the mode's score across replicas under a multi-replica strategy."""
-        from keras_parsec import distributed
-
         strategy = self.distribute_strategy
         if not distributed.is_distributed(strategy):
             return super().make_test_function(force)
         if self.test_function is None or force:
-            self.test_function = distributed.make_test_function(self, strategy)
+            self.test_function = eager_replicas.make_test_function(self, strategy)
         return self.test_function
-
-    def _update_weights(self, pairs):
-        """Clips, adds weight decay and applies the summed gradients of the used weights.
-
-        Weights no sampled architecture used are left alone (PyTorch's
-        `grad=None` semantics). A compiled update over every weight was tried:
-        tracing it took 100 s and 2.5 GB on the 8-cell network; a plain SGD
-        runs as one fused kernel per weight instead (`weight_updates`).
-        """
-        if not pairs:
-            return
-        variables = [v for v, _ in pairs]
-        gradients = [g for _, g in pairs]
-        if self.gradient_clip_norm:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
-        gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
-        if weight_updates.supports_fused_update(self.weight_optimizer, variables):
-            weight_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
-        else:
-            self.weight_optimizer.apply(gradients, variables)
 
     def test_step(self, data):
         """Scores the mode architecture: `accuracy` here is `val_accuracy` in `fit` logs."""

@@ -14,10 +14,13 @@ import contextlib
 
 import tensorflow as tf
 
+from keras_parsec import distributed
+
 SUM = tf.distribute.ReduceOp.SUM
 
 
-@tf.function(autograph=False)  # not reduce_retracing: it fails on a varying number of arguments
+# Traced once per number of values (at most K); not reduce_retracing, which fails on a varying number of arguments.
+@tf.function(autograph=False)
 def _stack(*values):
     return tf.stack(values)
 
@@ -36,7 +39,7 @@ class OneDevice:
 
     def sum_stacked(self, values):
         """The values (scalars or equal-shaped tensors) stacked: [len(values), ...]."""
-        return _stack(*values)
+        return tf.stack(values)
 
     def gather(self, value):
         """`value` (a batch from every replica, concatenated on axis 0)."""
@@ -73,7 +76,7 @@ class Replicas:
 
 def for_strategy(strategy):
     """`Replicas(strategy)` for a strategy with several replicas in sync, else `OneDevice()`."""
-    if strategy is not None and strategy.num_replicas_in_sync > 1:
+    if distributed.is_distributed(strategy):
         return Replicas(strategy)
     return OneDevice()
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec import supernet as supernet_lib
 from keras_parsec.search import Executor, SharedWeights
+from keras_parsec.search import eager as supernet_lib
 from keras_parsec.search import executor as executor_lib
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
@@ -22,7 +22,7 @@ def space(**overrides):
 def twins(search_space, recompute=False):
     """An eager SuperNet and an Executor over the same weight values."""
     keras.utils.set_random_seed(0)
-    net = kp.SuperNet(search_space, num_classes=3, seed=0, recompute=recompute)
+    net = kp.search.EagerSuperNet(search_space, num_classes=3, seed=0, recompute=recompute)
     net.build((None, 8, 8, 1))
     weights = SharedWeights(search_space, num_classes=3, seed=0)
     weights.build((None, 8, 8, 1))

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import keras_parsec as kp
-from keras_parsec.search import CompiledSuperNet
+from keras_parsec.search import SuperNet
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 SPACE = kp.SearchSpace(num_cells=2, filters=4, num_nodes=2, operations=OPS)
@@ -54,16 +54,16 @@ def test_a_search_on_the_compiled_engine_resumes_exactly(tmp_path):
 
 def test_the_tuner_builds_a_compiled_supernet_by_default(tmp_path, monkeypatch):
     built = []
-    original = CompiledSuperNet.build
+    original = SuperNet.build
 
     def recording(self, input_shape):
         built.append(type(self))
         return original(self, input_shape)
 
-    monkeypatch.setattr(CompiledSuperNet, "build", recording)
+    monkeypatch.setattr(SuperNet, "build", recording)
     x, y = digits(64)
     tuner(tmp_path).search(x, y, epochs=1, batch_size=32, verbose=0)
-    assert built == [CompiledSuperNet]
+    assert built == [SuperNet]
 
 
 def test_a_project_saved_by_one_engine_is_not_resumed_by_the_other(tmp_path):

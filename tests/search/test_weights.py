@@ -68,7 +68,7 @@ def test_used_rows_and_the_mask_name_exactly_what_an_architecture_reads():
 def test_copy_from_supernet_puts_every_edge_weight_in_its_row():
     search_space, weights = built()
     keras.utils.set_random_seed(1)
-    net = kp.SuperNet(search_space, num_classes=3)
+    net = kp.search.EagerSuperNet(search_space, num_classes=3)
     net.build((None, 8, 8, 1))
     weights.copy_from_supernet(net)
     for mine, theirs in zip(weights.cells, net.cells):

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec import supernet as supernet_lib
+from keras_parsec.search import eager as supernet_lib
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -19,7 +19,7 @@ def tiny_space(**overrides):
 
 def tiny_net(num_samples=2, seed=0, space=None):
     keras.utils.set_random_seed(seed)
-    net = kp.SuperNet(space or tiny_space(), num_classes=3, num_samples=num_samples, seed=seed)
+    net = kp.search.EagerSuperNet(space or tiny_space(), num_classes=3, num_samples=num_samples, seed=seed)
     net.build((None, 8, 8, 1))
     net.compile()
     return net
@@ -168,7 +168,7 @@ def test_short_search_on_digits_lowers_the_entropy():
     images = (digits.images[..., None] / 16.0).astype("float32")[:768]
     labels = digits.target[:768]
     train, search = kp.split_train_search(images, labels, seed=0)
-    net = kp.SuperNet(tiny_space(filters=8), num_classes=10, num_samples=4, seed=0)
+    net = kp.search.EagerSuperNet(tiny_space(filters=8), num_classes=10, num_samples=4, seed=0)
     keras.utils.set_random_seed(0)
     net.build((None, 8, 8, 1))
     net.compile()
@@ -187,7 +187,7 @@ def test_short_search_on_digits_lowers_the_entropy():
 
 
 def test_cosine_schedule_runs_from_initial_to_final():
-    schedule = supernet_lib.CosineSchedule(0.025, 0.001, total_steps=10)
+    schedule = kp.search.CosineSchedule(0.025, 0.001, total_steps=10)
     assert float(schedule(0)) == pytest.approx(0.025)
     assert float(schedule(5)) == pytest.approx(0.013)
     assert float(schedule(10)) == pytest.approx(0.001)
@@ -225,7 +225,7 @@ def test_recomputed_gradients_equal_stored_ones(policy):
 @pytest.mark.parametrize("policy", ["all", 1, None, "early"])
 def test_unknown_recompute_policy_is_refused_with_the_choices(policy):
     with pytest.raises(kp.InvalidArgumentError, match="recompute.*early_cells"):
-        kp.SuperNet(tiny_space(), num_classes=3, recompute=policy)
+        kp.search.EagerSuperNet(tiny_space(), num_classes=3, recompute=policy)
 
 
 def test_early_cells_recompute_only_the_stem_and_the_cells_before_the_first_reduction(monkeypatch):
@@ -316,7 +316,7 @@ def test_sharing_one_relu_per_state_changes_neither_logits_nor_gradients(monkeyp
     shared = logits_and_gradients()
     assert any(signature[0] == "relu" for signature in net._compiled)
     monkeypatch.setattr(supernet_lib.ops, "starts_with_relu", lambda op, stride: False)
-    monkeypatch.setattr(supernet_lib.SuperNet, "_run", unshared_preprocessing(supernet_lib.SuperNet._run))
+    monkeypatch.setattr(supernet_lib.EagerSuperNet, "_run", unshared_preprocessing(supernet_lib.EagerSuperNet._run))
     separate = logits_and_gradients()
     for a, b in zip(shared, separate):
         assert (a is None) == (b is None)  # None: a cell input no node reads
@@ -350,14 +350,6 @@ def test_sharing_the_prefix_across_architectures_changes_no_gradient_or_likeliho
     np.testing.assert_allclose(float(weighted_loss), expected_loss, rtol=1e-5)
     alone = [float(net.log_likelihood(x, y, architecture)) for architecture in choices]
     np.testing.assert_allclose(net.search_log_likelihoods(x, y, choices), alone, rtol=1e-5)
-
-
-def test_distinct_architectures_keep_the_order_of_first_appearance():
-    a, b, c = (np.full((2, 2, 2), v) for v in (5, 1, 3))
-    distinct, first, inverse = supernet_lib.distinct_architectures(np.stack([a, b, a, c, b]))
-    np.testing.assert_array_equal(distinct, np.stack([a, b, c]))
-    np.testing.assert_array_equal(first, [0, 1, 3])
-    np.testing.assert_array_equal(inverse, [0, 1, 0, 2, 1])
 
 
 def test_an_architecture_sampled_twice_runs_once_with_both_weights():

@@ -1,8 +1,8 @@
-"""`CompiledSuperNet`: Algorithm 1 on compiled passes, on one device or many replicas (engine v2).
+"""`SuperNet`: Algorithm 1 on compiled passes, on one device or many replicas (the default engine).
 
-Same method as the eager `SuperNet` (sampling, merged repeats, importance
-weights, NaN handling, the pi update: `search.algorithm`); what changes is how
-a pass runs. A search-batch forward is one call (`Executor`), a train pass with
+Same method as the eager baseline `EagerSuperNet` (sampling, merged repeats,
+importance weights, NaN handling, the pi update: `search.algorithm`); what
+changes is how a pass runs. A search-batch forward is one call (`Executor`), a train pass with
 its weighted gradient accumulation is one call, and the update of every shared
 weight is one call (`updates.MaskedSGD`). Measured in BENCHMARKS.md ("Engine v2").
 
@@ -23,22 +23,48 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec import errors, ops, weight_updates
-from keras_parsec.search import algorithm, eager, replicas, updates
+from keras_parsec.search import algorithm, base_supernet, replicas, updates
 from keras_parsec.search import executor as executor_lib
 from keras_parsec.search import weights as weights_lib
 
 
-class CompiledSuperNet(eager.SuperNet):
-    """`keras_parsec.SuperNet` whose passes are compiled once for every architecture.
+class SuperNet(base_supernet.BaseSuperNet):
+    """Weight-sharing DARTS network trained by PARSEC's Algorithm 1, its passes compiled once.
+
+    Every edge (cell, node, input, operation) owns its weights, as in DARTS; a
+    pass runs only the operations of one architecture, and one trace serves
+    every architecture. `train_step` samples K architectures from
+    `distribution`, weighs them by their likelihood on the search batch, and
+    updates the shared weights and the distribution's logits with the
+    importance-weighted gradients of eq. 8. Under a `tf.distribute` strategy
+    with several replicas, each step runs across them (data parallel).
 
     Args:
-        search_space, num_classes, distribution, num_samples, seed,
-            auxiliary_weight: as `SuperNet`.
-        recompute: True only: every operation is recomputed in the backward pass.
+        search_space: a `keras_parsec.SearchSpace`.
+        num_classes: int, number of classes.
+        distribution: an `ArchitectureDistribution` over `search_space`;
+            uniform when None.
+        num_samples: K, architectures sampled per step.
+        seed: int seed of the architecture sampler and of the initialisers, or None.
+        auxiliary_weight: when positive, DARTS' auxiliary head reads cell
+            `2 * num_cells // 3` and this weight times its loss joins the
+            training loss (paper 4.2 fine-tunes with 0.4).
+        recompute: True only: every operation is recomputed in the backward
+            pass (`EagerSuperNet` has other policies).
         **kwargs: passed to `keras.Model`.
 
     Raises:
         InvalidArgumentError: for another `recompute` policy.
+
+    Example:
+
+    ```python
+    net = SuperNet(SearchSpace(num_cells=2, filters=8), num_classes=10, num_samples=4)
+    net.build((None, 32, 32, 3))
+    net.compile()
+    net.fit(search_dataset, validation_data=(x_val, y_val), epochs=5)
+    net.distribution.mode()
+    ```
     """
 
     def __init__(
@@ -57,18 +83,9 @@ class CompiledSuperNet(eager.SuperNet):
                 "recompute",
                 "True: the compiled engine recomputes every operation in the backward pass",
                 recompute,
-                "leave recompute out, or use keras_parsec.SuperNet for another policy",
+                "leave recompute out, or use keras_parsec.search.EagerSuperNet for another policy",
             )
-        super().__init__(
-            search_space,
-            num_classes,
-            distribution,
-            num_samples,
-            seed,
-            recompute=True,
-            auxiliary_weight=auxiliary_weight,
-            **kwargs,
-        )
+        super().__init__(search_space, num_classes, distribution, num_samples, seed, auxiliary_weight, **kwargs)
         self.seed_value = seed
         # Fed with per-replica counts of correct predictions (`_totals`), not with logits.
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
@@ -97,9 +114,13 @@ class CompiledSuperNet(eager.SuperNet):
         del recompute, prefix  # one graph for every policy; nothing to share between calls
         return self.executor.logits(images, tf.constant(np.asarray(choices), tf.int32))
 
+    def log_likelihood(self, images, labels, choices):
+        """log p(y | X, v, alpha): summed log-likelihood of a batch (Algorithm 1, line 8), one compiled forward."""
+        return self._log_likelihood(images, labels, tf.constant(np.asarray(choices), tf.int32))
+
     def search_log_likelihoods(self, images, labels, choices):
         """[K] summed log-likelihoods of a search batch, one compiled forward each."""
-        return tf.stack([self._log_likelihood(images, labels, tf.constant(c, tf.int32)) for c in choices])
+        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
 
     def _summed_log_likelihood(self, images, labels, choices):
         """log p(y | X, v, alpha) of this replica's share of a search batch (Algorithm 1, line 8)."""
@@ -142,7 +163,7 @@ class CompiledSuperNet(eager.SuperNet):
     def train_step(self, data):
         """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`, on every replica.
 
-        As `SuperNet.train_step`: an architecture whose loss on either batch is
+        An architecture whose loss on either batch is
         NaN or infinite gets weight 0 (the others are renormalised) and is
         counted in `nonfinite_samples`; a repeated sample runs once.
         """
@@ -157,7 +178,7 @@ class CompiledSuperNet(eager.SuperNet):
         weights, merged, skip = algorithm.merged_weights(tf.gather(scores, inverse), first, inverse)
         ran, dropped = self._train_passes(x_train, y_train, architectures, merged, skip)
         finite = algorithm.finite_samples(skip, inverse, dropped)
-        kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: see `SuperNet.weighted_gradients`
+        kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: TF caches every Python float it converts
         if not finite.all():
             kept_value = float(kept)
             self._report_nonfinite(int(np.sum(~finite)), len(finite), kept_value == 0.0)
@@ -249,19 +270,15 @@ class CompiledSuperNet(eager.SuperNet):
             )
         self._masked_sgd(tf.constant(self.shared.row_mask(used_rows, self.executor.variables)), scale=scale)
 
-    def build_optimizers(self):
-        """Both optimizers' state, the weight optimizer's in the executor's variable order."""
-        if not self.weight_optimizer.built:
-            self.weight_optimizer.build(self.executor.variables)
-            self.architecture_optimizer.build([self.distribution.logits])
-        if not hasattr(self, "_slot_index"):
-            self._slot_index = {id(v): i for i, v in enumerate(self.executor.variables)}
+    def shared_variables(self):
+        """The shared weights, in the executor's order (the weight optimizer's state follows it)."""
+        return self.executor.variables
 
     # ------------------------------------------------------------ Keras plumbing
     def make_train_function(self, force=False):
         """Keras' train function on one device; on several replicas, `train_step` in the cross-replica context."""
         if isinstance(self.replicas, replicas.OneDevice):
-            return super(eager.SuperNet, self).make_train_function(force)
+            return super().make_train_function(force)
         if self.train_function is None or force:
             self.train_function = lambda iterator: self.train_step(next(iterator))
         return self.train_function
@@ -269,7 +286,7 @@ class CompiledSuperNet(eager.SuperNet):
     def make_test_function(self, force=False):
         """Keras' test function on one device; on several replicas, `test_step` in the cross-replica context."""
         if isinstance(self.replicas, replicas.OneDevice):
-            return super(eager.SuperNet, self).make_test_function(force)
+            return super().make_test_function(force)
         if self.test_function is None or force:
             self.test_function = lambda iterator: self.test_step(next(iterator))
         return self.test_function

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec.search import CompiledSuperNet
+from keras_parsec.search import SuperNet
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
 
@@ -25,16 +25,14 @@ def batch(size=4, seed=0):
 
 
 def twin_networks(num_samples, auxiliary_weight=0.0, **compile_kwargs):
-    """An eager SuperNet and a CompiledSuperNet holding the same weights and pi."""
+    """An EagerSuperNet and a SuperNet holding the same weights and pi."""
     keras.utils.set_random_seed(0)
-    eager = kp.SuperNet(
+    eager = kp.search.EagerSuperNet(
         space(), num_classes=3, num_samples=num_samples, seed=0, recompute=False, auxiliary_weight=auxiliary_weight
     )
     eager.build((None, 8, 8, 1))
     eager.compile(**compile_kwargs)
-    compiled = CompiledSuperNet(
-        space(), num_classes=3, num_samples=num_samples, seed=0, auxiliary_weight=auxiliary_weight
-    )
+    compiled = SuperNet(space(), num_classes=3, num_samples=num_samples, seed=0, auxiliary_weight=auxiliary_weight)
     compiled.build((None, 8, 8, 1))
     compiled.compile(**compile_kwargs)
     compiled.shared.copy_from_supernet(eager)
@@ -103,8 +101,8 @@ def test_every_architecture_runs_through_one_trace():
 
 
 def test_a_recompute_policy_the_compiled_engine_lacks_is_refused_with_the_alternative():
-    with pytest.raises(kp.InvalidArgumentError, match="recompute.*keras_parsec.SuperNet"):
-        CompiledSuperNet(space(), num_classes=3, recompute="early_cells")
+    with pytest.raises(kp.InvalidArgumentError, match="recompute.*keras_parsec.search.EagerSuperNet"):
+        SuperNet(space(), num_classes=3, recompute="early_cells")
 
 
 def test_a_repeated_sample_runs_once_and_the_step_equals_the_eager_engines():
@@ -194,7 +192,7 @@ def mixed_precision():
 
 
 def test_under_mixed_precision_passes_run_in_float16_and_weights_pi_and_updates_stay_float32(mixed_precision):
-    net = CompiledSuperNet(space(), num_classes=3, num_samples=2, seed=0, auxiliary_weight=0.4)
+    net = SuperNet(space(), num_classes=3, num_samples=2, seed=0, auxiliary_weight=0.4)
     net.build((None, 8, 8, 1))
     net.compile()
     x, y = batch()

@@ -1,0 +1,183 @@
+"""`BaseSuperNet`: the Keras side of a PARSEC supernet, shared by both engines.
+
+Algorithm 1 trains two things with two optimizers: the shared weights v (SGD
+with momentum and a cosine schedule, as DARTS) and the logits pi of the
+architecture distribution (Adam). This class holds what does not depend on
+how a pass runs: those optimizers and their defaults, the metrics a step
+logs, the sampler of architectures, the weight update of a list of
+gradients, and `fit` sizing the cosine schedule. The engines subclass it:
+`search.supernet.SuperNet` (compiled passes, the default) and
+`search.eager.EagerSuperNet` (the baseline).
+"""
+
+import math
+import warnings
+
+import keras
+import tensorflow as tf
+
+from keras_parsec import distribution as dist_lib
+from keras_parsec import weight_updates
+
+
+class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine decay from `initial` to `final` over `total_steps` (DARTS' schedule).
+
+    Args:
+        initial: learning rate at step 0.
+        final: learning rate from `total_steps` on.
+        total_steps: length of the decay; `fit` sets it when None.
+    """
+
+    def __init__(self, initial=0.025, final=0.001, total_steps=None):
+        self.initial = float(initial)
+        self.final = float(final)
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        total = float(self.total_steps or 1)
+        progress = tf.minimum(tf.cast(step, tf.float32) / total, 1.0)
+        cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return self.final + (self.initial - self.final) * cosine
+
+    def get_config(self):
+        return {"initial": self.initial, "final": self.final, "total_steps": self.total_steps}
+
+
+class BaseSuperNet(keras.Model):
+    """A weight-sharing network trained by Algorithm 1; subclasses say how a pass runs.
+
+    Args:
+        search_space: a `keras_parsec.SearchSpace`.
+        num_classes: int, number of classes.
+        distribution: an `ArchitectureDistribution` over `search_space`;
+            uniform when None.
+        num_samples: K, architectures sampled per step.
+        seed: int seed of the architecture sampler, or None.
+        auxiliary_weight: when positive, DARTS' auxiliary head reads cell
+            `2 * num_cells // 3` and this weight times its loss joins the
+            training loss (paper 4.2 fine-tunes with 0.4); the search batch's
+            likelihoods use the main classifier only.
+        **kwargs: passed to `keras.Model`.
+
+    Subclasses implement `build`, `architecture_logits(images, choices)`,
+    `shared_variables()`, `train_step` and `test_step`.
+    """
+
+    def __init__(
+        self, search_space, num_classes, distribution=None, num_samples=16, seed=None, auxiliary_weight=0.0, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.search_space = search_space
+        self.num_classes = int(num_classes)
+        self.num_samples = int(num_samples)
+        self.distribution = distribution or dist_lib.ArchitectureDistribution(search_space)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.skip_zero_weights = True
+        self.auxiliary_weight = float(auxiliary_weight)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
+
+    def call(self, inputs, training=False):
+        """Logits of the mode of the architecture distribution on `inputs`."""
+        del training
+        return self.architecture_logits(inputs, self.distribution.mode_choices().numpy())
+
+    def compile(
+        self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs
+    ):
+        """Configures Algorithm 1's two optimizers (paper and DARTS defaults).
+
+        Args:
+            weight_optimizer: optimizer of the shared weights; default SGD with
+                momentum 0.9 and cosine learning rate 0.025 -> 0.001.
+            architecture_optimizer: optimizer of the logits pi; default Adam,
+                learning rate 0.02, betas (0.5, 0.999).
+            weight_decay: L2 coefficient added to the weight gradients (DARTS).
+            gradient_clip_norm: global norm the weight gradients are clipped to.
+            **kwargs: passed to `keras.Model.compile`.
+        """
+        super().compile(run_eagerly=True, **kwargs)
+        self.weight_optimizer = weight_optimizer or keras.optimizers.SGD(learning_rate=CosineSchedule(), momentum=0.9)
+        self.architecture_optimizer = architecture_optimizer or keras.optimizers.Adam(
+            learning_rate=0.02, beta_1=0.5, beta_2=0.999
+        )
+        self.weight_decay = float(weight_decay)
+        self.gradient_clip_norm = gradient_clip_norm
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
+
+    def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
+        """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
+        schedule = getattr(self.weight_optimizer, "_learning_rate", None)
+        if isinstance(schedule, CosineSchedule) and schedule.total_steps is None:
+            steps = steps_per_epoch
+            if steps is None and isinstance(x, tf.data.Dataset):
+                cardinality = int(x.cardinality())
+                steps = cardinality if cardinality > 0 else None
+            schedule.total_steps = epochs * steps if steps else None
+        kwargs.setdefault("shuffle", False)  # the search dataset shuffles itself
+        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+
+    def shared_variables(self):
+        """The shared weights v, in the order the weight optimizer's state follows."""
+        return self.trainable_variables
+
+    def build_optimizers(self):
+        """Creates both optimizers' state (once), so it can be saved or restored before a step."""
+        variables = self.shared_variables()
+        if not self.weight_optimizer.built:
+            self.weight_optimizer.build(variables)
+            self.architecture_optimizer.build([self.distribution.logits])
+        if not hasattr(self, "_slot_index"):
+            self._slot_index = {id(v): i for i, v in enumerate(variables)}
+
+    def sample_choices(self):
+        """K architectures from the current distribution, as an int array [K, 2, N, 2]."""
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        dist = self.distribution
+        return dist_lib.sample_choices(dist.logits, dist.mask, self.num_samples, seed).numpy()
+
+    def step_logs(self):
+        """The logs a search step returns: every metric and the entropy of p(alpha | pi)."""
+        return {m.name: m.result() for m in self.metrics} | {"entropy": self.distribution.entropy()}
+
+    def _report_nonfinite(self, count, total, skipped):
+        self.nonfinite_tracker.update_state(float(count))
+        warnings.warn(
+            f"{count} of the {total} architectures sampled in this step gave a NaN or infinite "
+            "loss: they get weight 0 and change neither the weights nor pi"
+            + ("; no architecture was finite, so the step is skipped." if skipped else ".")
+            + " If this repeats, lower the learning rates or check the data.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _update_weights(self, pairs):
+        """Clips, adds weight decay and applies `(variable, gradient)` pairs of the used weights only.
+
+        Weights no sampled architecture used are left alone (PyTorch's
+        `grad=None` semantics). A plain SGD runs as one fused kernel per
+        weight (`weight_updates`), any other optimizer through `apply`.
+        """
+        if not pairs:
+            return
+        variables = [v for v, _ in pairs]
+        gradients = [g for _, g in pairs]
+        if self.gradient_clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
+        gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
+        if weight_updates.supports_fused_update(self.weight_optimizer, variables):
+            weight_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
+        else:
+            self.weight_optimizer.apply(gradients, variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model under a strategy from a reduced first batch; a
+        # supernet is built explicitly, and `strategy.reduce` of the nested
+        # ((x_t, y_t), (x_s, y_s)) batch fails under MultiWorkerMirroredStrategy.
+        if not self.built:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
