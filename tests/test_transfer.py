@@ -23,9 +23,9 @@ def keras_seed():
     keras.utils.set_random_seed(0)
 
 
-def supernet(auxiliary_weight, num_cells=3, side=16):
-    net = kp.SuperNet(kp.SearchSpace(num_cells=num_cells, filters=4, num_nodes=2), 3, num_samples=2, seed=0,
-                      auxiliary_weight=auxiliary_weight)  # fmt: skip
+def supernet(auxiliary_weight, num_cells=3, side=16, engine=kp.search.EagerSuperNet):
+    net = engine(kp.SearchSpace(num_cells=num_cells, filters=4, num_nodes=2), 3, num_samples=2, seed=0,
+                 auxiliary_weight=auxiliary_weight)  # fmt: skip
     net.build((None, side, side, 3))
     return net
 
@@ -87,6 +87,24 @@ def test_supernet_without_auxiliary_head():
     net.architecture_logits(x, net.sample_choices()[0])
     assert net.auxiliary_weights == [] and net.auxiliary_loss(y) == 0.0
     assert not any("auxiliary" in w.path for w in net.weights)
+
+
+def test_the_default_engine_adds_the_weighted_auxiliary_loss_to_training_only():
+    net = supernet(0.4, engine=kp.SuperNet)
+    x, y = batch()
+    choices = tf.constant(net.sample_choices()[0], tf.int32)
+    assert len(net.auxiliary_weights) == 4
+    assert {id(w) for w in net.auxiliary_weights} <= {id(v) for v in net.executor.variables}
+    main = -float(net.log_likelihood(x, y, choices))  # the search batch reads the main classifier only
+    net._zero()
+    with_04 = float(net._accumulate(x, y, choices, tf.constant(0.0))[0])
+    net.auxiliary_weight = 0.8
+    with_08 = float(net._accumulate(x, y, choices, tf.constant(0.0))[0])  # a new weight, a new trace
+    assert with_04 > main
+    assert with_08 - main == pytest.approx(2 * (with_04 - main), rel=1e-4)
+    np.testing.assert_allclose(net(x), net.architecture_logits(x, net.distribution.mode_choices().numpy()), atol=1e-5)
+    without = supernet(0.0, engine=kp.SuperNet)
+    assert without.auxiliary_weights == [] and not any("auxiliary" in w.path for w in without.weights)
 
 
 # ------------------------------------------------------------------ transfer: digits, small -> CIFAR shapes, larger

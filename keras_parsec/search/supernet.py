@@ -90,6 +90,17 @@ class SuperNet(base_supernet.BaseSuperNet):
         # Fed with per-replica counts of correct predictions (`_totals`), not with logits.
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
 
+    @property
+    def auxiliary_weight(self):
+        """Weight of the auxiliary head's loss; the head exists only if the network was built with a positive one."""
+        return self._auxiliary_weight
+
+    @auxiliary_weight.setter
+    def auxiliary_weight(self, value):
+        # A train pass reads the weight when it is traced: a new value gets a new trace.
+        self._auxiliary_weight = float(value)
+        self._accumulate = tf.function(self._accumulate_gradients, autograph=False, reduce_retracing=True)
+
     def build(self, input_shape):
         self.shared = weights_lib.SharedWeights(
             self.search_space, self.num_classes, seed=self.seed_value, auxiliary=self.auxiliary_weight > 0
@@ -103,7 +114,6 @@ class SuperNet(base_supernet.BaseSuperNet):
         self.replicas = replicas.for_strategy(self.distribute_strategy)
         self._accumulators = [replicas.accumulator_variable(v) for v in self.executor.variables]
         self._log_likelihood = tf.function(self._summed_log_likelihood, autograph=False, reduce_retracing=True)
-        self._accumulate = tf.function(self._accumulate_gradients, autograph=False, reduce_retracing=True)
         self._zero = tf.function(self._zero_accumulators, autograph=False)
         self._evaluate = tf.function(self._evaluation_totals, autograph=False, reduce_retracing=True)
         self.built = True

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec.search import eager as supernet_lib
+from keras_parsec.search import eager_passes as supernet_lib
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -316,7 +316,7 @@ def test_sharing_one_relu_per_state_changes_neither_logits_nor_gradients(monkeyp
     shared = logits_and_gradients()
     assert any(signature[0] == "relu" for signature in net._compiled)
     monkeypatch.setattr(supernet_lib.ops, "starts_with_relu", lambda op, stride: False)
-    monkeypatch.setattr(supernet_lib.EagerSuperNet, "_run", unshared_preprocessing(supernet_lib.EagerSuperNet._run))
+    monkeypatch.setattr(kp.search.EagerSuperNet, "_run", unshared_preprocessing(kp.search.EagerSuperNet._run))
     separate = logits_and_gradients()
     for a, b in zip(shared, separate):
         assert (a is None) == (b is None)  # None: a cell input no node reads

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_parsec as kp
 from keras_parsec.search import Executor, SharedWeights
-from keras_parsec.search import eager as supernet_lib
+from keras_parsec.search import eager_passes as supernet_lib
 from keras_parsec.search import executor as executor_lib
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
