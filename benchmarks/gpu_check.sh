@@ -18,5 +18,5 @@ timeout 180 python3 benchmarks/engine_v2.py --num_cells=8 --image_size=4 --batch
 echo "== 2. paper's search network"
 timeout 180 python3 benchmarks/engine_v2.py --num_cells=8 --rounds=3 --memory_batches=32,64 --compare_branches
 echo "== 3. paper's search extrapolated"
-timeout 60 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false
-timeout 90 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false --engine=compiled
+timeout 60 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false --engine=eager
+timeout 90 python3 benchmarks/paper.py --runs=search --steps=2 --num_samples=4 --counts=false

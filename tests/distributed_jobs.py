@@ -163,7 +163,7 @@ def grouped_compiled_reference_step(net, batch, groups):
             used.setdefault(key, set()).update(rows)
         for p in parts:
             net._accumulate(x_train[p], y_train[p], tf.constant(architecture, tf.int32), weights[k])
-    net._update_weights(used, tf.constant(1.0 / len(y_train)))
+    net._apply_accumulated(used, tf.constant(1.0 / len(y_train)))
     kp.search.algorithm.update_distribution(net.architecture_optimizer, net.distribution, choices, weights)
 
 

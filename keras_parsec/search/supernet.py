@@ -202,7 +202,7 @@ class SuperNet(base_supernet.BaseSuperNet):
                 used.setdefault(key, set()).update(rows)
             weighted_loss += merged[d] * totals[0] * scale
             self.accuracy_tracker.update_state(totals[2] / count, sample_weight=count * merged[d] / kept)
-        self._update_weights(used, scale)
+        self._apply_accumulated(used, scale)
         weights = tf.where(finite, weights, 0.0) / kept
         algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
         self.loss_tracker.update_state(weighted_loss)
@@ -254,7 +254,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         return [v for v in self.executor.variables if id(v) not in edges or id(v) in used]
 
     # ------------------------------------------------------------ update
-    def _update_weights(self, used_rows, scale):
+    def _apply_accumulated(self, used_rows, scale):
         """Clipping, masked weight decay and SGD in one compiled call, on `scale` x the accumulated gradients.
 
         Another weight optimizer goes through `optimizer.apply` on every
@@ -268,7 +268,7 @@ class SuperNet(base_supernet.BaseSuperNet):
                 for v, a in zip(self.executor.variables, self._accumulators)
                 if id(v) not in edges or id(v) in used_rows
             ]
-            return super()._update_weights(pairs)
+            return self._update_weights(pairs)
         if not hasattr(self, "_masked_sgd"):
             self._masked_sgd = updates.MaskedSGD(
                 self.weight_optimizer,

@@ -186,23 +186,6 @@ def test_short_search_on_digits_lowers_the_entropy():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_cosine_schedule_runs_from_initial_to_final():
-    schedule = kp.search.CosineSchedule(0.025, 0.001, total_steps=10)
-    assert float(schedule(0)) == pytest.approx(0.025)
-    assert float(schedule(5)) == pytest.approx(0.013)
-    assert float(schedule(10)) == pytest.approx(0.001)
-    assert float(schedule(20)) == pytest.approx(0.001)
-
-
-def test_fit_sizes_the_default_schedule_to_the_run():
-    net = tiny_net()
-    x, y = tiny_batch(batch=8)
-    pairs = tf.data.Dataset.from_tensor_slices(((x, y), (x, y))).batch(4)
-    net.fit(pairs, epochs=3, verbose=0)
-    assert net.weight_optimizer.learning_rate is not None
-    assert net.weight_optimizer._learning_rate.total_steps == 6
-
-
 @pytest.mark.parametrize("policy", [True, "early_cells"])
 def test_recomputed_gradients_equal_stored_ones(policy):
     net = tiny_net(space=tiny_space(num_cells=3))
