@@ -4,6 +4,7 @@ import pathlib
 import random
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -17,3 +18,14 @@ def seed():
     """Seeds Python's and NumPy's generators before every test."""
     random.seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def mixed_precision():
+    """Keras' `mixed_float16` policy for one test, the previous policy restored after it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -52,10 +52,10 @@ def record_importance_weights():
     return recorded
 
 
-def tiny_supernet(strategy):
+def tiny_supernet(strategy, engine=kp.search.EagerSuperNet):
     keras.utils.set_random_seed(1)
     with strategy.scope():
-        net = kp.search.EagerSuperNet(SPACE, 3, num_samples=3, seed=5)
+        net = engine(SPACE, 3, num_samples=3, seed=5)
         net.build((None, 8, 8, 1))
         net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     return net
@@ -84,20 +84,27 @@ def mirrored(output):
     first; nonfinite: on the second replica only, the train loss of the second
     sample is NaN (the reference gives it log-likelihood -inf instead).
     """
+    save_three_cases(output, compare_with_one_device)
+
+
+def save_three_cases(output, compare):
+    """`compare(strategy, case)` on two logical CPUs for each case, saved to `output` as `{case}_{key}`."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     results = {"replicas": strategy.num_replicas_in_sync}
     for case in ("plain", "duplicates", "nonfinite"):
-        for key, value in compare_with_one_device(strategy, case).items():
+        for key, value in compare(strategy, case).items():
             results[f"{case}_{key}"] = value
     np.savez(output, **results)
 
 
-def compare_with_one_device(strategy, case, steps=2):
+def two_step_dataset():
+    """The same two global batches for every run: 8 train and 8 search images, batch 4."""
     images, labels = tiny_data()
+    return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
 
-    def dataset():
-        return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
 
+def compare_with_one_device(strategy, case, steps=2):
+    dataset = two_step_dataset
     recorded = record_importance_weights()
     replicated = tiny_supernet(strategy)
     reference = tiny_supernet(tf.distribute.get_strategy())
@@ -134,14 +141,6 @@ def compare_with_one_device(strategy, case, steps=2):
     }
 
 
-def tiny_compiled_supernet(strategy):
-    with strategy.scope():
-        net = kp.search.SuperNet(SPACE, 3, num_samples=3, seed=5)
-        net.build((None, 8, 8, 1))
-        net.compile(weight_optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
-    return net
-
-
 def grouped_compiled_reference_step(net, batch, groups):
     """Algorithm 1 on one device from the compiled pieces, each batch normalised in `groups` parts.
 
@@ -169,23 +168,15 @@ def grouped_compiled_reference_step(net, batch, groups):
 
 def mirrored_compiled(output):
     """The compiled engine: two replicas against one device, in the three cases of `mirrored`."""
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    results = {"replicas": strategy.num_replicas_in_sync}
-    for case in ("plain", "duplicates", "nonfinite"):
-        for key, value in compare_compiled_with_one_device(strategy, case).items():
-            results[f"{case}_{key}"] = value
-    np.savez(output, **results)
+    save_three_cases(output, compare_compiled_with_one_device)
 
 
 def compare_compiled_with_one_device(strategy, case, steps=2):
     images, labels = tiny_data()
-
-    def dataset():
-        return data_lib.search_dataset((images[:8], labels[:8]), (images[8:], labels[8:]), 4, seed=0, epochs=1)
-
+    dataset = two_step_dataset
     recorded = record_importance_weights()
-    replicated = tiny_compiled_supernet(strategy)
-    reference = tiny_compiled_supernet(tf.distribute.get_strategy())
+    replicated = tiny_supernet(strategy, kp.search.SuperNet)
+    reference = tiny_supernet(tf.distribute.get_strategy(), kp.search.SuperNet)
     for mine, theirs in zip(reference.executor.variables, replicated.executor.variables):
         mine.assign(theirs.numpy())
     passes = {"train": 0}

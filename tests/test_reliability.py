@@ -578,16 +578,6 @@ def test_logits_stay_finite_and_bounded_over_a_long_run():
     assert distribution.entropy() < 1e-6
 
 
-@pytest.fixture
-def mixed_precision():
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 def test_mixed_precision_keeps_pi_and_the_importance_weights_in_float32(mixed_precision, tmp_path):
     tuner = search_call(tmp_path, search_kwargs={"epochs": 1})
     trial = tuner.oracle.trials["0"]

@@ -26,27 +26,16 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
     logits with the importance-weighted gradients of eq. 8.
 
     Args:
-        search_space: a `keras_parsec.SearchSpace`.
-        num_classes: int, number of classes.
-        distribution: an `ArchitectureDistribution` over `search_space`;
-            uniform when None.
-        num_samples: K, architectures sampled per step.
-        seed: int seed of the architecture sampler, or None.
+        search_space, num_classes, distribution, num_samples, seed,
+            auxiliary_weight: as `BaseSuperNet`.
         recompute: what the backward pass recomputes instead of storing.
             True: the stem and every operation; "early_cells" (default): the
             stem and the cells before the first reduction, where activations
-            are largest per FLOP; False: nothing. Measured on the 8-cell,
-            16-filter network at batch 64 against the same architecture
-            compiled as one graph (activation memory per example / CPU time
-            of a search step per architecture): True 0.62x / 1.9x,
-            "early_cells" 1.0x / 1.7-1.8x, False 1.2x / 1.5x
-            (`benchmarks/engine.py --recompute=...`; BENCHMARKS.md). Max
+            are largest per FLOP; False: nothing. Memory and time of each:
+            BENCHMARKS.md (`benchmarks/engine.py --recompute=...`). Max
             pooling is recomputed under every policy: taped apart from its
-            forward, its gradient takes a kernel 4-9x slower.
-        auxiliary_weight: when positive, DARTS' auxiliary head reads cell
-            `2 * num_cells // 3` and this weight times its loss joins the
-            training loss (paper 4.2 fine-tunes with 0.4); the search batch's
-            likelihoods use the main classifier only.
+            forward, its gradient takes a much slower kernel.
+        **kwargs: passed to `keras.Model`.
 
     Example:
 

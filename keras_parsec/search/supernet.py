@@ -40,15 +40,9 @@ class SuperNet(base_supernet.BaseSuperNet):
     with several replicas, each step runs across them (data parallel).
 
     Args:
-        search_space: a `keras_parsec.SearchSpace`.
-        num_classes: int, number of classes.
-        distribution: an `ArchitectureDistribution` over `search_space`;
-            uniform when None.
-        num_samples: K, architectures sampled per step.
+        search_space, num_classes, distribution, num_samples, auxiliary_weight:
+            as `BaseSuperNet`.
         seed: int seed of the architecture sampler and of the initialisers, or None.
-        auxiliary_weight: when positive, DARTS' auxiliary head reads cell
-            `2 * num_cells // 3` and this weight times its loss joins the
-            training loss (paper 4.2 fine-tunes with 0.4).
         recompute: True only: every operation is recomputed in the backward
             pass (`EagerSuperNet` has other policies).
         **kwargs: passed to `keras.Model`.

@@ -181,16 +181,6 @@ def test_the_auxiliary_head_trains_as_in_the_eager_engine():
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5, err_msg=where)
 
 
-@pytest.fixture
-def mixed_precision():
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 def test_under_mixed_precision_passes_run_in_float16_and_weights_pi_and_updates_stay_float32(mixed_precision):
     net = SuperNet(space(), num_classes=3, num_samples=2, seed=0, auxiliary_weight=0.4)
     net.build((None, 8, 8, 1))
