@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.files import atomic_write
+from keras_parsec.files import atomic_write, read_text
 from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
 
 MASKED_LOGIT = -1e9  # finite: padding gets probability 0, never NaN
@@ -407,8 +407,7 @@ class ArchitectureDistribution:
         path = os.fspath(path)
         expected = f"a file written by {_CLASS_NAME}.save"
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            text = read_text(path)
         except OSError as e:
             raise invalid_argument("path", f"{expected} ({e.strerror})", path, "check the path") from e
         try:

@@ -5,7 +5,7 @@ import os
 
 import keras_tuner
 
-from keras_parsec import errors
+from keras_parsec import errors, files
 from keras_parsec import halving as halving_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
@@ -165,10 +165,9 @@ class ParsecOracle(keras_tuner.Oracle):
         leaves the trial scored but without a run; a corrupt one fails the trial.
         """
         path = os.path.join(self._get_trial_dir(trial.trial_id), RUN_FILE)
-        if trial.status == COMPLETED and trial.trial_id not in self.runs and os.path.exists(path):
+        if trial.status == COMPLETED and trial.trial_id not in self.runs and files.exists(path):
             try:
-                with open(path, encoding="utf-8") as f:
-                    self.runs[trial.trial_id] = json.load(f)
+                self.runs[trial.trial_id] = json.loads(files.read_text(path))
             except (OSError, ValueError) as e:
                 trial.status = FAILED
                 trial.message = f"The run record {path} of trial {trial.trial_id} cannot be read: {e}"

@@ -12,7 +12,7 @@ import keras_tuner
 import numpy as np
 
 from keras_parsec import data as data_lib
-from keras_parsec import distributed, errors, parallel
+from keras_parsec import distributed, errors, files, parallel
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
@@ -30,7 +30,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         objective: what ranks runs; default the mode's `"val_accuracy"`.
         max_trials: search runs (seeds); the best by the objective wins (paper 4.1).
         seed: base seed; run i uses `seed + i`; also seeds the train/search split.
-        directory: where the project folder goes.
+        directory: where the project folder goes: a local folder or any
+            `tf.io.gfile` URL (`gs://bucket/runs`; `ram://` in the tests).
         project_name: name of the project folder.
         overwrite: replace an existing project instead of resuming it.
         distribution_strategy: a `tf.distribute.Strategy`: each search step
@@ -120,7 +121,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def reload(self):
         """Reloads the project; corrupt or foreign state files raise, naming the folder, and stay as they are."""
         if not self._is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
-            trial_dirs = glob.glob(os.path.join(glob.escape(self.project_dir), "trial_*"))
+            trial_dirs = files.glob_files(os.path.join(glob.escape(self.project_dir), "trial_*"))
             targets = [os.path.join(self.project_dir, "oracle.json"), self._get_tuner_fname()]
             for target in targets + [os.path.join(d, "trial.json") for d in trial_dirs]:
                 remove_temporaries(target)
@@ -464,11 +465,11 @@ class SearchCheckpoint(keras.callbacks.Callback):
     def restore(self):
         """Loads the saved state if there is one; returns the number of finished epochs."""
         remove_temporaries(self.path)  # left by a kill during a save; this run is the only writer
-        if not os.path.exists(self.path):
+        if not files.exists(self.path):
             return 0
         variables = self._variables()
         try:
-            with np.load(self.path) as saved:
+            with np.load(io.BytesIO(files.read_bytes(self.path))) as saved:
                 meta = json.loads(str(saved["meta"]))
                 arrays = [saved[f"v{i}"] for i in range(meta["num_variables"])]
                 epoch, history = int(meta["epoch"]), dict(meta["history"])

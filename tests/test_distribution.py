@@ -272,6 +272,16 @@ def test_save_load_round_trip_leaves_no_temporary_files(tmp_path):
     assert restored.space == distribution.space
 
 
+def test_save_and_load_on_the_in_memory_filesystem(tmp_path):
+    distribution = random_distribution()
+    path = f"ram://parsec_pi_{tmp_path.name}/pi.json"
+    distribution.save(path)
+    restored = ArchitectureDistribution.load(path)
+    np.testing.assert_array_equal(restored.logits.numpy(), distribution.logits.numpy())
+    with pytest.raises(InvalidArgumentError, match="No such file.*missing.json"):
+        ArchitectureDistribution.load(f"ram://parsec_pi_{tmp_path.name}/missing.json")
+
+
 def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "pi.json"
     old = random_distribution(seed=1)

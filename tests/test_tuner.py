@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import types
@@ -595,3 +596,31 @@ def test_entropy_and_mode_accuracy_reach_keras_tensorboard_callback(tmp_path):
                 tags[value.tag] += 1
     assert tags.get("epoch_entropy") == 2
     assert tags.get("epoch_accuracy", 0) >= 2  # train accuracy and the mode's validation accuracy
+
+
+def test_a_search_on_the_in_memory_filesystem_resumes_and_ends_as_a_local_uninterrupted_one(tmp_path, monkeypatch):
+    """Every state file goes through tf.io.gfile: `ram://` here stands for `gs://` and other stores."""
+    monkeypatch.chdir(tmp_path)
+    directory = f"ram://parsec_tuner_{tmp_path.name}"
+    x, y = digits(128)
+    try:
+        with pytest.raises(Interrupt):
+            make_tuner(directory, max_trials=1).search(
+                x, y, epochs=2, batch_size=32, verbose=0, callbacks=[InterruptAt(1)]
+            )
+        assert tf.io.gfile.exists(f"{directory}/p/trial_0/{STATE_FILE}")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            resumed = make_tuner(directory, max_trials=1)
+            resumed.search(x, y, epochs=2, batch_size=32, verbose=1)
+        assert "Resuming trial 0 from epoch 1/2" in out.getvalue()
+        local = make_tuner(tmp_path / "local", max_trials=1)
+        local.search(x, y, epochs=2, batch_size=32, verbose=0)
+        run, reference = resumed.oracle.runs["0"], local.oracle.runs["0"]
+        np.testing.assert_array_equal(np.array(run["logits"]), np.array(reference["logits"]))
+        assert run["history"] == reference["history"]
+        assert make_tuner(directory, max_trials=1).get_best_genotypes() == local.get_best_genotypes()
+        assert sorted(os.listdir(tmp_path)) == ["local"]  # nothing written to a local "ram:" folder
+    finally:
+        if tf.io.gfile.exists(directory):
+            tf.io.gfile.rmtree(directory)
