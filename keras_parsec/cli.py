@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+from keras_parsec import files
 from keras_parsec.files import atomic_write
 
 COMMANDS = ("search", "train", "export", "show")
@@ -174,8 +175,7 @@ def _read_genotype(path):
     from keras_parsec.space import Genotype
 
     try:
-        with open(path) as f:
-            return Genotype.from_json(f.read())
+        return Genotype.from_json(files.read_text(path))
     except OSError as e:
         _fail(f"cannot read genotype file {path}: {e}")
 
@@ -206,10 +206,9 @@ def command_show():
 
     if FLAGS.run:
         state_path = os.path.join(FLAGS.run, "oracle.json")
-        if not os.path.exists(state_path):
+        if not files.exists(state_path):
             _fail(f"{FLAGS.run} holds no search (no oracle.json).")
-        with open(state_path) as f:
-            runs = json.load(f).get("parsec", {}).get("runs", {})
+        runs = json.loads(files.read_text(state_path)).get("parsec", {}).get("runs", {})
         if not runs:
             _fail(f"{FLAGS.run} holds no finished search run.")
         from keras_parsec.space import Genotype
@@ -220,7 +219,7 @@ def command_show():
                 f"entropy {run['entropy']:.3f}\n  {Genotype.from_dict(run['mode'])}"
             )
         genotype_path = os.path.join(FLAGS.run, "best_genotype.json")
-        genotype = _read_genotype(genotype_path) if os.path.exists(genotype_path) else None
+        genotype = _read_genotype(genotype_path) if files.exists(genotype_path) else None
         output = FLAGS.output or os.path.join(FLAGS.run, "best_genotype.png")
     elif FLAGS.genotype:
         genotype = _read_genotype(FLAGS.genotype)

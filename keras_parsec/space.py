@@ -17,6 +17,7 @@ import collections.abc
 import json
 import numbers
 
+from keras_parsec import files
 from keras_parsec.errors import invalid_argument, invalid_type
 
 OPERATIONS = (
@@ -513,8 +514,7 @@ class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce r
         if path_or_name in published:
             return published[path_or_name]
         try:
-            with open(path_or_name) as f:
-                return cls.from_json(f.read())
+            return cls.from_json(files.read_text(path_or_name))
         except OSError as e:
             raise invalid_argument(
                 "path_or_name",

@@ -356,6 +356,28 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             result.append(hp)
         return result
 
+    def search_space_summary(self, extended=False):
+        """Prints the cell space the search learns a distribution over, and what its runs vary.
+
+        Keras Tuner's own summary lists hyperparameters only; PARSEC's search
+        space is the cells' architectures, which are not hyperparameters.
+        """
+        del extended
+        space, oracle = self.search_space, self.oracle
+        reductions = ", ".join(str(i) for i in space.reduction_indices) or "none"
+        print("Search space summary")
+        cells = f"Cells: {space.num_cells} (reduction cells at {reductions}), {space.num_nodes} nodes each"
+        print(f"{cells}, {space.filters} filters")
+        print(f"Operations ({space.num_operations}): {', '.join(space.operations)}")
+        print(
+            f"Architectures: {space.num_architectures():.3g} (each node takes 2 (input, operation) pairs, "
+            "in a normal and a reduction cell)"
+        )
+        print(
+            f"Runs: {oracle.max_trials}, each learning p(alpha | pi) with K={oracle.num_samples} samples per step, "
+            f"pi learning rate {oracle.architecture_learning_rate}, weight learning rate {oracle.weight_learning_rate}"
+        )
+
     def results_summary(self, num_trials=10):
         """Prints the best runs (score, seed, K, entropy, mode genotype) and the best one's sizes."""
         print(f"Results summary\nResults in {self.project_dir}\nObjective: {self.oracle.objective}")

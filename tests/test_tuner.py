@@ -148,6 +148,16 @@ def test_results_summary_prints_both_trials(finished, capsys):
     assert out.count("entropy ") == 2
 
 
+def test_search_space_summary_describes_the_cell_space_not_an_empty_hyperparameter_space(finished, capsys):
+    finished.tuner.search_space_summary()
+    out = capsys.readouterr().out
+    assert "size: 0" not in out
+    assert f"Architectures: {SPACE.num_architectures():.3g}" in out
+    assert "Operations (3): max_pool_3x3, skip_connect, sep_conv_3x3" in out
+    assert "Cells: 2 (reduction cells at" in out and "2 nodes each" in out
+    assert "Runs: 2, each learning p(alpha | pi) with K=[2]" in out
+
+
 def test_results_summary_limits_the_number_of_trials(finished, capsys):
     finished.tuner.results_summary(num_trials=1)
     assert capsys.readouterr().out.count("\nTrial ") == 1
