@@ -220,23 +220,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
     ):
         """One PARSEC search run; continues from its last finished epoch if one was saved."""
         values = trial.hyperparameters.values
-        keras.utils.set_random_seed(values["seed"])
-        scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
-        with scope:
-            distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
-            options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
-            engine = SuperNet if self.engine == "compiled" else EagerSuperNet
-            net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
-            net.build((None,) + tuple(train[0].shape[1:]))
-            steps = len(train[0]) // batch_size
-            net.compile(
-                weight_optimizer=keras.optimizers.SGD(
-                    learning_rate=CosineSchedule(values["weight_learning_rate"], 0.001, epochs * steps), momentum=0.9
-                ),
-                architecture_optimizer=keras.optimizers.Adam(
-                    learning_rate=values["architecture_learning_rate"], beta_1=0.5, beta_2=0.999
-                ),
-            )
+        steps = len(train[0]) // batch_size
+        net = self._build_supernet(values, num_classes, train[0].shape[1:], epochs * steps)
+        distribution = net.distribution
         checkpoint = SearchCheckpoint(
             net,
             os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE),
@@ -276,6 +262,59 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if isinstance(self.oracle, ParsecOracle):
             self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
         return {name: series[-1] for name, series in checkpoint.history.items()}
+
+    def _build_supernet(self, values, num_classes, image_shape, total_steps):
+        """The compiled supernet of a run with hyperparameters `values`, seeded as the run is."""
+        keras.utils.set_random_seed(values["seed"])
+        scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
+        with scope:
+            distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
+            options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
+            engine = SuperNet if self.engine == "compiled" else EagerSuperNet
+            net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
+            net.build((None,) + tuple(image_shape))
+            net.compile(
+                weight_optimizer=keras.optimizers.SGD(
+                    learning_rate=CosineSchedule(values["weight_learning_rate"], 0.001, total_steps), momentum=0.9
+                ),
+                architecture_optimizer=keras.optimizers.Adam(
+                    learning_rate=values["architecture_learning_rate"], beta_1=0.5, beta_2=0.999
+                ),
+            )
+        return net
+
+    def load_supernet(self, trial_id=None):
+        """The supernet of a search run with the shared weights and pi it saved last.
+
+        Args:
+            trial_id: the run; default the best finished one.
+
+        Returns:
+            A built, compiled `SuperNet` (or `EagerSuperNet`).
+
+        Raises:
+            InvalidArgumentError: when the run saved no state.
+        """
+        trial_id = self._best_trial_ids(1)[0] if trial_id is None else str(trial_id)
+        summary = self._search_summary or {}
+        if trial_id not in self.oracle.trials or "num_classes" not in summary:
+            raise errors.invalid_argument(
+                "trial_id", f"a run of the search in {self.project_dir}", trial_id, "pass a trial id of this search"
+            )
+        values = self.oracle.trials[trial_id].hyperparameters.values
+        net = self._build_supernet(values, summary["num_classes"], summary["input_shape"], None)
+        path = os.path.join(self.get_trial_dir(trial_id), STATE_FILE)
+        if not SearchCheckpoint(net, path).restore(writer=False):  # the run may still be writing
+            raise errors.invalid_argument(
+                "trial_id", "a run that saved at least one epoch", trial_id, "search longer, or pick another run"
+            )
+        return net
+
+    def score_genotypes(self, genotypes, x, y, trial_id=None, batch_size=64):
+        """Ranks genotypes on a search run's shared weights, without training them (`keras_parsec.ranking`)."""
+        from keras_parsec import ranking
+
+        return ranking.score_genotypes(self.load_supernet(trial_id), genotypes, x, y, batch_size)
 
     def _report_callbacks(self, trial):
         """With early stopping, a callback that reports each epoch and stops the run when the oracle says so."""
@@ -484,9 +523,15 @@ class SearchCheckpoint(keras.callbacks.Callback):
             + [net.distribution.logits, net.seed_generator.state]
         )
 
-    def restore(self):
-        """Loads the saved state if there is one; returns the number of finished epochs."""
-        remove_temporaries(self.path)  # left by a kill during a save; this run is the only writer
+    def restore(self, writer=True):
+        """Loads the saved state if there is one; returns the number of finished epochs.
+
+        Args:
+            writer: whether this process is the run's only writer, so that
+                the temporaries a killed save left behind can go.
+        """
+        if writer:
+            remove_temporaries(self.path)  # left by a kill during a save
         if not files.exists(self.path):
             return 0
         variables = self._variables()

@@ -634,3 +634,38 @@ def test_a_search_on_the_in_memory_filesystem_resumes_and_ends_as_a_local_uninte
     finally:
         if tf.io.gfile.exists(directory):
             tf.io.gfile.rmtree(directory)
+
+
+# ---------------------------------------------------------------- ranking on the shared weights
+
+
+def test_genotypes_are_scored_on_the_best_runs_shared_weights_without_training(finished):
+    tuner = finished.tuner
+    x, y = finished.x[:96], finished.y[:96]
+    mode = tuner.get_best_genotypes()[0]
+    others = tuner.get_best_distribution().sample(3, seed=0)
+    net = tuner.load_supernet()
+    before = [v.numpy().copy() for v in net.shared_variables()]
+    scores = tuner.score_genotypes([mode] + list(others), x, y, batch_size=32)
+    assert [s["genotype"] for s in scores] == [mode] + list(others)
+    for score in scores:
+        assert score["log_likelihood"] < 0 and 0.0 <= score["accuracy"] <= 1.0
+    # The score is the run's own: the log-likelihood Algorithm 1 weighs by, on the weights it saved.
+    expected = sum(
+        float(net.log_likelihood(x[i : i + 32], y[i : i + 32], net.distribution.genotype_to_choices(mode)))
+        for i in (0, 32, 64)
+    )
+    assert scores[0]["log_likelihood"] == pytest.approx(expected, rel=1e-5)
+    untrained = make_tuner(finished.directory / "untouched", max_trials=1)._build_supernet(
+        tuner.oracle.trials["0"].hyperparameters.values, 10, (8, 8, 1), None
+    )
+    assert not np.allclose(untrained.shared_variables()[0].numpy(), before[0])  # it did load trained weights
+    for variable, value in zip(tuner.load_supernet().shared_variables(), before):
+        np.testing.assert_array_equal(variable.numpy(), value)  # scoring trained nothing
+
+
+def test_scoring_refuses_what_is_not_a_genotype_of_the_space_before_any_pass(finished):
+    with pytest.raises(errors.InvalidTypeError, match="genotype"):
+        finished.tuner.score_genotypes(["not a genotype"], finished.x, finished.y)
+    with pytest.raises(errors.InvalidArgumentError):
+        finished.tuner.score_genotypes([kp.DARTS_V2], finished.x, finished.y)  # operations outside this space
