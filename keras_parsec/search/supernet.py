@@ -167,9 +167,9 @@ class SuperNet(base_supernet.BaseSuperNet):
     def train_step(self, data):
         """One step of Algorithm 1 on `((x_train, y_train), (x_search, y_search))`, on every replica.
 
-        An architecture whose loss on either batch is
-        NaN or infinite gets weight 0 (the others are renormalised) and is
-        counted in `nonfinite_samples`; a repeated sample runs once.
+        An architecture whose loss on either batch is NaN or infinite gets
+        weight 0 (the others are renormalised) and is counted in
+        `nonfinite_samples`; a repeated sample runs once.
         """
         (x_train, y_train), (x_search, y_search) = data
         run = self.replicas
