@@ -41,10 +41,6 @@ class OneDevice:
         """The values (scalars or equal-shaped tensors) stacked: [len(values), ...]."""
         return tf.stack(values)
 
-    def gather(self, value):
-        """`value` (a batch from every replica, concatenated on axis 0)."""
-        return value
-
 
 class Replicas:
     """Every pass on each replica of `strategy`, data parallel, with `strategy.reduce` summing the results.
@@ -68,10 +64,6 @@ class Replicas:
     def sum_stacked(self, values):
         """Per-replica values stacked, summed over the replicas in one reduction: [len(values), ...]."""
         return self.strategy.reduce(SUM, self.strategy.run(_stack, args=tuple(values)), axis=None)
-
-    def gather(self, value):
-        """The replicas' batches of `value`, concatenated on axis 0."""
-        return self.strategy.gather(value, axis=0)
 
 
 def for_strategy(strategy):

@@ -13,8 +13,6 @@ def test_without_a_multi_replica_strategy_passes_run_here_and_nothing_is_reduced
     assert one.run(lambda a, b: a + b, tf.constant(1.0), tf.constant(2.0)).numpy() == 3.0
     stacked = one.sum_stacked([tf.constant([1.0, 2.0]), tf.constant([3.0, 4.0])])
     np.testing.assert_array_equal(stacked.numpy(), [[1.0, 2.0], [3.0, 4.0]])
-    labels = tf.constant([1, 2, 3])
-    assert one.gather(labels) is labels
 
 
 def test_an_accumulator_outside_any_strategy_is_a_plain_zero_variable_that_adds_up():
