@@ -15,7 +15,6 @@ import sys
 from absl import app, flags
 
 from keras_parsec import files
-from keras_parsec.files import atomic_write
 
 COMMANDS = ("search", "train", "export", "show")
 
@@ -80,6 +79,7 @@ def command_search():
     """Searches the space with PARSEC and reports the best genotype and every file written."""
     import keras_parsec as kp
     from keras_parsec import visualize
+    from keras_parsec.tuner import BEST_DISTRIBUTION_FILE, BEST_GENOTYPE_FILE
 
     train, validation = _load_dataset()
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters, num_nodes=FLAGS.num_nodes)
@@ -105,21 +105,19 @@ def command_search():
     best_trial = tuner.oracle.get_best_trials(1)[0]
     genotype = tuner.get_best_genotypes()[0]
     history = tuner.oracle.runs[best_trial.trial_id]["history"]
-    distribution_path = os.path.join(project, "best_distribution.json")
-    tuner.get_best_distribution().save(distribution_path)
-    files = {
-        "genotype": atomic_write(os.path.join(project, "best_genotype.json"), genotype.to_json()),
-        "distribution": distribution_path,
+    written = {  # the tuner wrote the first two
+        "genotype": os.path.join(project, BEST_GENOTYPE_FILE),
+        "distribution": os.path.join(project, BEST_DISTRIBUTION_FILE),
         "cell picture": _draw(visualize.plot_genotype, genotype, os.path.join(project, "best_genotype.png")),
         "search curves": _draw(visualize.plot_search, history, os.path.join(project, "search.png")),
     }
     print(f"\nBest genotype (mode of p(alpha | pi), trial {best_trial.trial_id}):\n  {genotype}")
     print(f"Mode validation accuracy: {best_trial.score:.4f}   entropy: {history['entropy'][-1]:.3f} nats")
     print(f"Files:\n  project    {project}")
-    for name, path in files.items():
+    for name, path in written.items():
         if path:
             print(f"  {name:14s} {path}")
-    print(f"Next: keras-parsec train --genotype={files['genotype']}")
+    print(f"Next: keras-parsec train --genotype={written['genotype']}")
 
 
 def command_train():
@@ -218,7 +216,9 @@ def command_show():
                 f"trial {trial_id}: val_accuracy {run['history'].get('val_accuracy', ['?'])[-1]}  "
                 f"entropy {run['entropy']:.3f}\n  {Genotype.from_dict(run['mode'])}"
             )
-        genotype_path = os.path.join(FLAGS.run, "best_genotype.json")
+        from keras_parsec.tuner import BEST_GENOTYPE_FILE
+
+        genotype_path = os.path.join(FLAGS.run, BEST_GENOTYPE_FILE)
         genotype = _read_genotype(genotype_path) if files.exists(genotype_path) else None
         output = FLAGS.output or os.path.join(FLAGS.run, "best_genotype.png")
     elif FLAGS.genotype:

@@ -19,6 +19,8 @@ from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracl
 from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
 
 STATE_FILE = "search_state.npz"
+BEST_GENOTYPE_FILE = "best_genotype.json"
+BEST_DISTRIBUTION_FILE = "best_distribution.json"
 
 
 class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -162,6 +164,11 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
     ):
         """Runs `max_trials` PARSEC searches, resuming any that an earlier call left unfinished.
 
+        When they are done, the project folder holds the best run's mode
+        genotype (`best_genotype.json`, for `keras-parsec train` or
+        `Genotype.load`) and its distribution (`best_distribution.json`, a
+        prior for the next search, `ArchitectureDistribution.load`).
+
         Args:
             x: images as a NumPy array [N, H, W, C], a `tf.data.Dataset` of
                 `(image, label)` (batched or not), or a tfds dataset name.
@@ -202,18 +209,26 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if parallel.is_chief():
             self.save()
             parallel.serve(self.oracle)
-            return
-        super().search(
-            train=train,
-            search=search,
-            validation=validation,
-            num_classes=num_classes,
-            epochs=epochs,
-            batch_size=batch_size,
-            callbacks=callbacks or [],
-            verbose=verbose,
-            augment=augment,
-        )
+        else:
+            super().search(
+                train=train,
+                search=search,
+                validation=validation,
+                num_classes=num_classes,
+                epochs=epochs,
+                batch_size=batch_size,
+                callbacks=callbacks or [],
+                verbose=verbose,
+                augment=augment,
+            )
+        self._write_best()
+
+    def _write_best(self):
+        """Writes the best run's mode genotype and distribution into the project folder, where the oracle is."""
+        if not isinstance(self.oracle, ParsecOracle) or not self.oracle.runs:
+            return  # a worker of Keras Tuner's distributed mode: the chief writes them
+        atomic_write(os.path.join(self.project_dir, BEST_GENOTYPE_FILE), self.get_best_genotypes()[0].to_json())
+        self.get_best_distribution().save(os.path.join(self.project_dir, BEST_DISTRIBUTION_FILE))
 
     def run_trial(
         self, trial, train, search, validation, num_classes, epochs, batch_size, callbacks, verbose, augment=None

@@ -148,6 +148,13 @@ def test_results_summary_prints_both_trials(finished, capsys):
     assert out.count("entropy ") == 2
 
 
+def test_search_writes_the_best_genotype_and_distribution_into_the_project(finished):
+    project = finished.directory / "p"
+    assert kp.Genotype.load(str(project / "best_genotype.json")) == finished.tuner.get_best_genotypes()[0]
+    saved = kp.ArchitectureDistribution.load(project / "best_distribution.json")
+    np.testing.assert_array_equal(saved.logits.numpy(), finished.tuner.get_best_distribution().logits.numpy())
+
+
 def test_search_space_summary_describes_the_cell_space_not_an_empty_hyperparameter_space(finished, capsys):
     finished.tuner.search_space_summary()
     out = capsys.readouterr().out
