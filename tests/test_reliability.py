@@ -221,6 +221,8 @@ def test_every_state_file_is_written_through_a_temporary_file_and_a_rename(tmp_p
         os.path.join("trial_0", "trial.json"),
         os.path.join("trial_0", STATE_FILE),
         os.path.join("trial_0", "run.json"),  # the run record a distributed chief reads
+        "best_genotype.json",  # the search's results, for `keras-parsec train` and the next search's prior
+        "best_distribution.json",
     }
     written = {str(p.relative_to(tmp_path / "p")) for p in (tmp_path / "p").rglob("*") if p.is_file()}
     assert written == names  # no file beside them, no temporary left
