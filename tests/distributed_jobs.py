@@ -104,7 +104,6 @@ def two_step_dataset():
 
 
 def compare_with_one_device(strategy, case, steps=2):
-    dataset = two_step_dataset
     recorded = record_importance_weights()
     replicated = tiny_supernet(strategy)
     reference = tiny_supernet(tf.distribute.get_strategy())
@@ -118,25 +117,36 @@ def compare_with_one_device(strategy, case, steps=2):
         give_minus_infinity(reference, choices[1])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
-    replicated_weights = list(recorded)
-    recorded.clear()
-    reference.build_optimizers()
-    for batch in dataset().take(steps):
-        grouped_reference_step(reference, batch, strategy.num_replicas_in_sync)
+        replicated.fit(two_step_dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+    results = run_reference(reference, replicated, grouped_reference_step, strategy, steps, recorded, caught)
     copies = replicated.distribution.logits.value.values  # pi's copy on each replica
-    dist_lib.importance_weights = ORIGINAL_IMPORTANCE_WEIGHTS
-    return {
-        "logits": replicated.distribution.logits.numpy(),
-        "reference_logits": reference.distribution.logits.numpy(),
-        "importance": np.stack(replicated_weights),
-        "reference_importance": np.stack(recorded),
+    return results | {
         "weight_error": max(
             float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(replicated.weights, reference.weights)
         ),
         "copies_error": max(float(np.max(np.abs(c.numpy() - copies[0].numpy()))) for c in copies),
         "train_passes": calls["train"],
         "search_passes": calls["search"],
+    }
+
+
+def run_reference(reference, replicated, reference_step, strategy, steps, recorded, caught):
+    """Runs `reference_step` on one device over the same batches; the results both engines' jobs compare.
+
+    `recorded` holds the importance weights of the replicated run so far; it
+    collects the reference's, and the recording is undone.
+    """
+    replicated_weights = list(recorded)
+    recorded.clear()
+    reference.build_optimizers()
+    for batch in two_step_dataset().take(steps):
+        reference_step(reference, batch, strategy.num_replicas_in_sync)
+    dist_lib.importance_weights = ORIGINAL_IMPORTANCE_WEIGHTS
+    return {
+        "logits": replicated.distribution.logits.numpy(),
+        "reference_logits": reference.distribution.logits.numpy(),
+        "importance": np.stack(replicated_weights),
+        "reference_importance": np.stack(recorded),
         "nonfinite_warnings": sum("NaN or infinite" in str(w.message) for w in caught),
     }
 
@@ -173,7 +183,6 @@ def mirrored_compiled(output):
 
 def compare_compiled_with_one_device(strategy, case, steps=2):
     images, labels = tiny_data()
-    dataset = two_step_dataset
     recorded = record_importance_weights()
     replicated = tiny_supernet(strategy, kp.search.SuperNet)
     reference = tiny_supernet(tf.distribute.get_strategy(), kp.search.SuperNet)
@@ -199,21 +208,12 @@ def compare_compiled_with_one_device(strategy, case, steps=2):
     replicated.replicas.run = counting
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        replicated.fit(dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+        replicated.fit(two_step_dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
         history = replicated.evaluate(images[:8], labels[:8], batch_size=4, verbose=0, return_dict=True)
-    replicated_weights = list(recorded)
-    recorded.clear()
-    reference.build_optimizers()
-    for batch in dataset().take(steps):
-        grouped_compiled_reference_step(reference, batch, strategy.num_replicas_in_sync)
+    results = run_reference(reference, replicated, grouped_compiled_reference_step, strategy, steps, recorded, caught)
     copies = replicated.distribution.logits.value.values
     weight_copies = [v.value.values for v in replicated.executor.variables]
-    dist_lib.importance_weights = ORIGINAL_IMPORTANCE_WEIGHTS
-    return {
-        "logits": replicated.distribution.logits.numpy(),
-        "reference_logits": reference.distribution.logits.numpy(),
-        "importance": np.stack(replicated_weights),
-        "reference_importance": np.stack(recorded),
+    return results | {
         "weight_error": max(
             float(np.max(np.abs(a.numpy() - b.numpy())))
             for a, b in zip(replicated.executor.variables, reference.executor.variables)
@@ -222,7 +222,6 @@ def compare_compiled_with_one_device(strategy, case, steps=2):
             float(np.max(np.abs(c.numpy() - group[0].numpy()))) for group in [copies] + weight_copies for c in group
         ),
         "train_passes": passes["train"],
-        "nonfinite_warnings": sum("NaN or infinite" in str(w.message) for w in caught),
         "evaluate_accuracy": history["accuracy"],
     }
 
