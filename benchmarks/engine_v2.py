@@ -34,12 +34,6 @@ flags.DEFINE_bool(
     "Engine v2 both ways: branches that call shared operation functions and branches that hold them "
     "(Executor(operation_calls=True/False)) instead of the device's default.",
 )
-flags.DEFINE_bool(
-    "compare_recompute",
-    False,
-    "Engine v2 both ways: the backward pass recomputing every operation (the default) and TensorFlow "
-    "differentiating the operation switch, keeping the taken branch's activations (Executor(recompute=False)).",
-)
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
 )
@@ -91,8 +85,6 @@ def main(argv):
         engines["compiled_held"] = engine_v2(operation_calls=False)
     else:
         engines["compiled"] = engine_v2()
-    if FLAGS.compare_recompute:
-        engines["compiled_stored"] = engine_v2(recompute=False)
     if FLAGS.static_width:
         engines["compiled_static"] = engine_v2(open_width=False)
     chosen = pool[:k]

@@ -39,7 +39,7 @@ from keras_parsec.search import weights as weights_lib
 _FUNCTIONS = {}
 
 # How passes are compiled (see `Executor`).
-Options = collections.namedtuple("Options", "open_width operation_calls recompute")
+Options = collections.namedtuple("Options", "open_width operation_calls")
 
 
 def _channels(x):
@@ -115,7 +115,7 @@ def _switch(index, tensors):
     return switch_case(index, [lambda t=t: tf.identity(t) for t in tensors])
 
 
-def _slot(states, edges, source, op_index, reduction, operations, dtype, calls, recompute=True):
+def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
     """One slot's output: `states[source]` through `operations[op_index]` with its edge's weights.
 
     Args:
@@ -128,9 +128,6 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls, 
         operations: the space's operation names.
         dtype: compute dtype.
         calls: branches call shared per-operation functions instead of holding the operations.
-        recompute: the backward pass recomputes the operation (custom
-            gradient); False lets TensorFlow differentiate the switch, which
-            keeps the taken branch's activations.
     """
     channels = _channels(states[1])
     groups = [(0, len(states), 1)]  # (first source, stop, stride): inputs read at one stride
@@ -143,15 +140,6 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls, 
     if len(groups) == 2:
         branch += len(operations) * tf.cast(source >= weights_lib.NUM_CELL_INPUTS, tf.int32)
     cases = [(g, o, op, stride) for g, (_, _, stride) in enumerate(groups) for o, op in enumerate(operations)]
-
-    if not recompute:
-        matrices = edges
-
-        def plain_branch(g, o, op, stride):
-            function = _operation("forward", op, stride, dtype, states[1].shape[-1], calls)
-            return lambda: function(inputs[g], _row(tf.gather(matrices[o], source), op, channels, stride))
-
-        return switch_case(branch, [plain_branch(*case) for case in cases])
 
     @tf.custom_gradient
     def run(*tensors):
@@ -190,7 +178,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls, 
     return run(*inputs, *edges)
 
 
-def _cell_body(space, reduction, dtype, calls, recompute=True):
+def _cell_body(space, reduction, dtype, calls):
     """`(p0, p1, choices, edge matrices) -> cell output` for cells of one kind, at any width."""
     operations = space.operations
 
@@ -203,7 +191,7 @@ def _cell_body(space, reduction, dtype, calls, recompute=True):
             total = None
             for slot in range(2):
                 y = _slot(
-                    states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype, calls, recompute
+                    states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype, calls
                 )
                 total = y if total is None else total + y
             states.append(total)
@@ -222,10 +210,10 @@ def _cell_function(space, cell, dtype, options):
     """
     edge_keys = sorted(cell["edges"])
     channels = None if options.open_width else cell["channels"]
-    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls, options.recompute)
+    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls)
     function = _FUNCTIONS.get(key)
     if function is None:
-        body = _cell_body(space, cell["reduction"], dtype, options.operation_calls, options.recompute)
+        body = _cell_body(space, cell["reduction"], dtype, options.operation_calls)
 
         def run(p0, p1, choices, values):
             return body(p0, p1, choices, dict(zip(edge_keys, values)))
@@ -291,12 +279,12 @@ class Executor:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
-    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None, recompute=True):
+    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
         if operation_calls is None:
             operation_calls = not tf.config.list_physical_devices("GPU")
-        self.options = Options(bool(open_width), bool(operation_calls), bool(recompute))
+        self.options = Options(bool(open_width), bool(operation_calls))
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)

@@ -153,19 +153,3 @@ def test_branches_that_call_shared_functions_compute_what_branches_holding_the_o
         for a, b in zip(calling.gradients(x, y, choices)[2], held.gradients(x, y, choices)[2]):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
     assert calling.options.operation_calls and not held.options.operation_calls
-
-
-@pytest.mark.parametrize("calls", [True, False])
-def test_a_backward_pass_that_keeps_activations_gives_the_recomputing_one_gradients(calls):
-    search_space = space()
-    _, weights, _ = twins(search_space)
-    recomputing = Executor(weights, operation_calls=calls)
-    storing = Executor(weights, operation_calls=calls, recompute=False)
-    x, y = batch()
-    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=7).numpy():
-        loss, _, expected = recomputing.gradients(x, y, choices)
-        stored_loss, _, gradients = storing.gradients(x, y, choices)
-        np.testing.assert_allclose(float(stored_loss), float(loss), rtol=1e-6)
-        for a, b in zip(gradients, expected):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
-    assert storing.traces["gradients"] == 1
