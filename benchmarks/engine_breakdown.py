@@ -40,7 +40,7 @@ def pass_cases(net, x, y, pool):
     import keras
     import tensorflow as tf
 
-    from keras_parsec import ops
+    from keras_parsec.search import ops
 
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(net.trainable_variables)
@@ -76,7 +76,8 @@ def operation_cases(batch, size, channels):
     """Per operation with weights or a pooling, `_chain_case` at the first cell's shape (stride 1)."""
     import tensorflow as tf
 
-    from keras_parsec import ops, space
+    from keras_parsec import space
+    from keras_parsec.search import ops
 
     x = tf.random.normal([batch, size, size, channels])
     cases = {}
@@ -95,7 +96,7 @@ def _chain_case(op, x, weights, length=10):
     """
     import tensorflow as tf
 
-    from keras_parsec import ops
+    from keras_parsec.search import ops
 
     specs = (tf.TensorSpec(x.shape), [tf.TensorSpec(w.shape) for w in weights])  # SuperNet's (x, weights)
 

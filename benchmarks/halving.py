@@ -39,7 +39,7 @@ def run_search(mode, directory):
     import keras
 
     import keras_parsec as kp
-    from keras_parsec.data import load_digits_images
+    from keras_parsec.data.arrays import load_digits_images
 
     images, labels = load_digits_images()
     (x, y), (x_test, y_test) = kp.split_train_search(images, labels, search_fraction=0.2, seed=FLAGS.seed)

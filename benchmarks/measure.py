@@ -146,7 +146,7 @@ def compiled_train_step(net, x, y, architecture, optimizer):
     """
     import tensorflow as tf
 
-    from keras_parsec import ops
+    from keras_parsec.search import ops
 
     variables = net.architecture_variables(architecture)
 
@@ -220,7 +220,7 @@ def child_darts(batch, num_samples, config):
     import keras
     import tensorflow as tf
 
-    from keras_parsec import ops
+    from keras_parsec.search import ops
 
     net, x, y, _ = _setup(batch, num_samples, config)
     space = net.search_space

@@ -145,7 +145,7 @@ def keras_tuner_search(method, seed, splits, space, directory):
     import keras_tuner
 
     import keras_parsec as kp
-    from keras_parsec import hypermodel
+    from keras_parsec.tuning import hypermodel
 
     keras.utils.set_random_seed(seed)
     model = kp.CellHyperModel(space, 10, splits["train"][0].shape[1:])

@@ -16,7 +16,7 @@ import os
 from absl import app, flags
 
 import keras_parsec as kp
-from keras_parsec import preprocessing
+from keras_parsec.data import preprocessing
 
 flags.DEFINE_string("prior", None, "ArchitectureDistribution JSON from cifar10_search.py (required).")
 flags.DEFINE_integer("num_cells", 20, "Cells of the full-size network.")

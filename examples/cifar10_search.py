@@ -17,7 +17,7 @@ import os
 from absl import app, flags
 
 import keras_parsec as kp
-from keras_parsec import preprocessing
+from keras_parsec.data import preprocessing
 
 flags.DEFINE_integer("num_cells", 8, "Cells of the search network.")
 flags.DEFINE_integer("filters", 16, "Initial filters of the search network.")

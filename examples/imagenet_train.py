@@ -20,7 +20,7 @@ import keras
 from absl import app, flags
 
 import keras_parsec as kp
-from keras_parsec import preprocessing
+from keras_parsec.data import preprocessing
 
 _DEFAULT = kp.IMAGENET_RECIPE
 flags.DEFINE_string("genotype", None, "Genotype JSON file, or DARTS_V1 / DARTS_V2 (required).")

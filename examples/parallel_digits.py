@@ -44,7 +44,7 @@ def main(argv):
     del argv
     strategy = make_strategy()  # before anything else initialises TensorFlow's devices
     import keras_parsec as kp
-    from keras_parsec.data import load_digits_images
+    from keras_parsec.data.arrays import load_digits_images
 
     images, labels = load_digits_images()
     tuner = kp.ParsecTuner(

@@ -12,7 +12,7 @@ import keras
 from absl import app, flags
 
 import keras_parsec as kp
-from keras_parsec.data import load_digits_images
+from keras_parsec.data.arrays import load_digits_images
 
 flags.DEFINE_integer("epochs", 10, "Search epochs.")
 flags.DEFINE_integer("train_epochs", 10, "Epochs of the final network.")

@@ -1,5 +1,13 @@
 """keras-parsec: Probabilistic neural ARchitecture SEarCh (PARSEC) for Keras.
 
+The package in four parts (the top level holds what all of them share:
+space, distribution, errors, files, visualize, cli):
+    search/    the engine: shared weights, compiled passes, Algorithm 1 (`SuperNet`)
+    final/     found cells as Keras layers and networks, the final-training recipes
+    tuning/    Keras Tuner: `ParsecTuner`, `ParsecOracle`, resumable state, halving, the chief
+    data/      arrays and tf.data for a search, tensorflow-datasets pipelines
+`search/` and `final/` never import each other; `tuning/` sits on both.
+
 Public API:
     SearchSpace, Genotype, OPERATIONS, DARTS_V1, DARTS_V2   the DARTS cell space as data
     ArchitectureDistribution                               p(alpha | pi): sample, log_prob, mode, entropy
@@ -17,19 +25,18 @@ Public API:
       SparseLabelSmoothingCrossentropy
     count_params, count_flops, check_mobile_setting        parameters and multiply-adds of a genotype's network
     ParsecError, InvalidArgumentError, InvalidTypeError    typed errors
+Modules moved in 0.3.0 still import under their 0.2.0 names (`keras_parsec._moved`).
 """
 
-from keras_parsec import layers, preprocessing, search
-from keras_parsec.counting import check_mobile_setting, count_flops, count_params
-from keras_parsec.data import search_dataset, split_train_search
+from keras_parsec import _moved, data, final, search, tuning
+from keras_parsec.data import preprocessing
+from keras_parsec.data.arrays import search_dataset, split_train_search
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecError
-from keras_parsec.hypermodel import CellHyperModel
-from keras_parsec.networks import CellNetwork
-from keras_parsec.oracle import ParsecOracle
-from keras_parsec.search import SuperNet
-from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
-from keras_parsec.training import (
+from keras_parsec.final import layers
+from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
+from keras_parsec.final.networks import CellNetwork
+from keras_parsec.final.recipes import (
     CIFAR10_RECIPE,
     IMAGENET_RECIPE,
     L2SGD,
@@ -40,10 +47,16 @@ from keras_parsec.training import (
     compile_final_network,
     final_callbacks,
 )
-from keras_parsec.tuner import ParsecTuner
+from keras_parsec.search import SuperNet
+from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
+from keras_parsec.tuning.hypermodel import CellHyperModel
+from keras_parsec.tuning.oracle import ParsecOracle
+from keras_parsec.tuning.tuner import ParsecTuner
 from keras_parsec.visualize import plot_genotype, plot_search
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+_moved.install()  # the modules of 0.2.0 under their old names, with a DeprecationWarning
 
 __all__ = [
     "CIFAR10_RECIPE",
@@ -67,6 +80,8 @@ __all__ = [
     "SparseLabelSmoothingCrossentropy",
     "SuperNet",
     "__version__",
+    "data",
+    "final",
     "build_final_network",
     "check_mobile_setting",
     "compile_final_network",
@@ -79,5 +94,6 @@ __all__ = [
     "preprocessing",
     "search",
     "search_dataset",
+    "tuning",
     "split_train_search",
 ]

@@ -55,7 +55,7 @@ def _project_dir():
 
 def _load_dataset():
     """(train, validation) image/label pairs: digits keep a fifth aside, tfds names use their test split."""
-    from keras_parsec import data
+    from keras_parsec.data import arrays as data
 
     if FLAGS.dataset == "digits":
         images, labels = data.load_digits_images()
@@ -79,7 +79,7 @@ def command_search():
     """Searches the space with PARSEC and reports the best genotype and every file written."""
     import keras_parsec as kp
     from keras_parsec import visualize
-    from keras_parsec.tuner import BEST_DISTRIBUTION_FILE, BEST_GENOTYPE_FILE
+    from keras_parsec.tuning.tuner import BEST_DISTRIBUTION_FILE, BEST_GENOTYPE_FILE
 
     train, validation = _load_dataset()
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters, num_nodes=FLAGS.num_nodes)
@@ -188,7 +188,7 @@ _NETWORK_SHAPES = {
 
 def _counts(genotype):
     """Parameters and multiply-adds of the genotype's network at --num_cells/--filters on --dataset's images."""
-    from keras_parsec.counting import describe_counts
+    from keras_parsec.final.counting import describe_counts
 
     input_shape, num_classes, stem = _NETWORK_SHAPES.get(FLAGS.dataset, ((32, 32, 3), 10, "cifar"))
     counts = describe_counts(
@@ -216,7 +216,7 @@ def command_show():
                 f"trial {trial_id}: val_accuracy {run['history'].get('val_accuracy', ['?'])[-1]}  "
                 f"entropy {run['entropy']:.3f}\n  {Genotype.from_dict(run['mode'])}"
             )
-        from keras_parsec.tuner import BEST_GENOTYPE_FILE
+        from keras_parsec.tuning.tuner import BEST_GENOTYPE_FILE
 
         genotype_path = os.path.join(FLAGS.run, BEST_GENOTYPE_FILE)
         genotype = _read_genotype(genotype_path) if files.exists(genotype_path) else None

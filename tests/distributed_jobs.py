@@ -26,8 +26,8 @@ import keras  # noqa: E402
 keras.config.disable_traceback_filtering()
 
 import keras_parsec as kp  # noqa: E402
-from keras_parsec import data as data_lib  # noqa: E402
 from keras_parsec import distribution as dist_lib  # noqa: E402
+from keras_parsec.data import arrays as data_lib  # noqa: E402
 
 SPACE = kp.SearchSpace(num_cells=1, filters=4)
 ORIGINAL_IMPORTANCE_WEIGHTS = dist_lib.importance_weights

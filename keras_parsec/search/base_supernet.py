@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from keras_parsec import distribution as dist_lib
-from keras_parsec import weight_updates
+from keras_parsec.search import eager_updates
 
 
 class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -161,7 +161,7 @@ class BaseSuperNet(keras.Model):
 
         Weights no sampled architecture used are left alone (PyTorch's
         `grad=None` semantics). A plain SGD runs as one fused kernel per
-        weight (`weight_updates`), any other optimizer through `apply`.
+        weight (`eager_updates`), any other optimizer through `apply`.
         """
         if not pairs:
             return
@@ -170,8 +170,8 @@ class BaseSuperNet(keras.Model):
         if self.gradient_clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, self.gradient_clip_norm)
         gradients = [g + self.weight_decay * tf.convert_to_tensor(v) for g, v in zip(gradients, variables)]
-        if weight_updates.supports_fused_update(self.weight_optimizer, variables):
-            weight_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
+        if eager_updates.supports_fused_update(self.weight_optimizer, variables):
+            eager_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
         else:
             self.weight_optimizer.apply(gradients, variables)
 

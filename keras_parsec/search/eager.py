@@ -9,11 +9,11 @@ replicas of a strategy its step is `search.eager_replicas.train_step`.
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import distributed
-from keras_parsec.ops import cross_entropy
 from keras_parsec.search import algorithm, base_supernet, eager_replicas
 from keras_parsec.search.algorithm import distinct_architectures, merged_weights
 from keras_parsec.search.eager_passes import EagerPasses, check_recompute
+from keras_parsec.search.ops import cross_entropy
+from keras_parsec.search.replicas import is_distributed
 
 
 class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
@@ -208,7 +208,7 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
     def make_train_function(self, force=False):
         """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""
         strategy = self.distribute_strategy
-        if not distributed.is_distributed(strategy):
+        if not is_distributed(strategy):
             return super().make_train_function(force)
         if self.train_function is None or force:
             self.train_function = eager_replicas.make_train_function(self, strategy)
@@ -217,7 +217,7 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
     def make_test_function(self, force=False):
         """Keras' test function, or the mode's score across replicas under a multi-replica strategy."""
         strategy = self.distribute_strategy
-        if not distributed.is_distributed(strategy):
+        if not is_distributed(strategy):
             return super().make_test_function(force)
         if self.test_function is None or force:
             self.test_function = eager_replicas.make_test_function(self, strategy)

@@ -21,9 +21,10 @@ output (`shared_prefix`), forward and backward.
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import errors, ops
+from keras_parsec import errors
 from keras_parsec import space as space_lib
-from keras_parsec.ops import classifier, cross_entropy, stem
+from keras_parsec.search import ops
+from keras_parsec.search.ops import classifier, cross_entropy, stem
 
 NORMAL, REDUCE = 0, 1
 

@@ -31,8 +31,8 @@ on R replicas equals a single-device run whose batch is normalised in R groups.
 
 import tensorflow as tf
 
-from keras_parsec.ops import cross_entropy
 from keras_parsec.search import algorithm
+from keras_parsec.search.ops import cross_entropy
 
 SUM = tf.distribute.ReduceOp.SUM
 

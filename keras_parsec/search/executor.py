@@ -32,7 +32,7 @@ import tensorflow as tf
 # (TF 2.16-2.21); tests/search/test_executor.py fails loudly if it moves.
 from tensorflow.python.ops import cond_v2
 
-from keras_parsec import ops
+from keras_parsec.search import ops
 from keras_parsec.search import weights as weights_lib
 
 # ("cell" | "forward" | "gradient", ...) -> concrete function, shared by every network of the process.

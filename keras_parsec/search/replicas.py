@@ -14,9 +14,12 @@ import contextlib
 
 import tensorflow as tf
 
-from keras_parsec import distributed
-
 SUM = tf.distribute.ReduceOp.SUM
+
+
+def is_distributed(strategy) -> bool:
+    """True when `strategy` runs more than one replica in sync."""
+    return strategy is not None and strategy.num_replicas_in_sync > 1
 
 
 # Traced once per number of values (at most K); not reduce_retracing, which fails on a varying number of arguments.
@@ -68,7 +71,7 @@ class Replicas:
 
 def for_strategy(strategy):
     """`Replicas(strategy)` for a strategy with several replicas in sync, else `OneDevice()`."""
-    if distributed.is_distributed(strategy):
+    if is_distributed(strategy):
         return Replicas(strategy)
     return OneDevice()
 

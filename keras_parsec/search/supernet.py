@@ -22,8 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import errors, ops, weight_updates
-from keras_parsec.search import algorithm, base_supernet, replicas, updates
+from keras_parsec import errors
+from keras_parsec.search import algorithm, base_supernet, ops, replicas, updates
 from keras_parsec.search import executor as executor_lib
 from keras_parsec.search import weights as weights_lib
 
@@ -255,7 +255,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         variable some architecture used: the unused rows of those variables
         then get that optimizer's own update of a zero gradient.
         """
-        if not weight_updates.is_plain_sgd(self.weight_optimizer):
+        if not updates.is_plain_sgd(self.weight_optimizer):
             edges = self.shared.edge_variable_ids()
             pairs = [
                 (v, scale * tf.convert_to_tensor(a))

@@ -7,7 +7,24 @@ update takes a 0/1 mask per row and leaves masked rows, and their momentum,
 exactly as they were.
 """
 
+import keras
 import tensorflow as tf
+
+
+def is_plain_sgd(optimizer):
+    """Whether `optimizer` is a plain `keras.optimizers.SGD`: no clipping, decay, EMA, accumulation, loss scaling.
+
+    Algorithm 1's own rule (clipping, then weight decay, then SGD with
+    momentum) can then replace `optimizer.apply` exactly.
+    """
+    return (
+        type(optimizer) is keras.optimizers.SGD
+        and not (optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm)
+        and not optimizer.weight_decay
+        and not optimizer.use_ema
+        and not optimizer.gradient_accumulation_steps
+        and optimizer.loss_scale_factor is None
+    )
 
 
 def _broadcast(mask, variable):

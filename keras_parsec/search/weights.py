@@ -16,8 +16,8 @@ no weights) leave unused.
 import keras
 import numpy as np
 
-from keras_parsec import ops
 from keras_parsec import space as space_lib
+from keras_parsec.search import ops
 
 NUM_CELL_INPUTS = 2
 

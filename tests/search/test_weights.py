@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import ops
-from keras_parsec.search import SharedWeights
+from keras_parsec.search import SharedWeights, ops
 from keras_parsec.search import weights as weights_lib
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")

@@ -1,11 +1,11 @@
-"""Tests for keras_parsec.data."""
+"""Tests for keras_parsec.data.arrays."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_parsec import errors
-from keras_parsec.data import search_dataset, split_train_search
+from keras_parsec.data.arrays import search_dataset, split_train_search
 
 
 def labelled(n, size=2, channels=1):

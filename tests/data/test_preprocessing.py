@@ -1,11 +1,12 @@
-"""Tests for keras_parsec.preprocessing: pipelines on tfds mock data, augmentation statistics, splits."""
+"""Tests for keras_parsec.data.preprocessing: pipelines on tfds mock data, augmentation statistics, splits."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_parsec import data, preprocessing
+from keras_parsec.data import arrays as data
+from keras_parsec.data import preprocessing
 from keras_parsec.errors import InvalidArgumentError
 
 

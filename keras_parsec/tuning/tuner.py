@@ -2,23 +2,29 @@
 
 import contextlib
 import glob
-import io
 import json
 import os
-import zipfile
 
 import keras
 import keras_tuner
-import numpy as np
 
-from keras_parsec import data as data_lib
-from keras_parsec import distributed, errors, files, parallel
+from keras_parsec import errors, files
+from keras_parsec.data import arrays as data_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
-from keras_parsec.oracle import REMAINING_EPOCHS, RUN_FILE, STOPPED, ParsecOracle, run_record, write_json_atomically
 from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
+from keras_parsec.tuning import chief
+from keras_parsec.tuning.checkpoint import STATE_FILE, SearchCheckpoint, SearchStateError
+from keras_parsec.tuning.oracle import (
+    REMAINING_EPOCHS,
+    RUN_FILE,
+    STOPPED,
+    ParsecOracle,
+    run_record,
+    write_json_atomically,
+)
 
-STATE_FILE = "search_state.npz"
+ENGINES = ("compiled", "eager")
 BEST_GENOTYPE_FILE = "best_genotype.json"
 BEST_DISTRIBUTION_FILE = "best_distribution.json"
 
@@ -37,7 +43,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         project_name: name of the project folder.
         overwrite: replace an existing project instead of resuming it.
         distribution_strategy: a `tf.distribute.Strategy`: each search step
-            runs across its replicas (`keras_parsec.distributed`). Under
+            runs across its replicas (`keras_parsec.search.replicas`). Under
             `MultiWorkerMirroredStrategy` only the chief worker writes to
             `directory`; the others write to a private subfolder of it.
         prior: an `ArchitectureDistribution` that initialises pi (paper 4.2);
@@ -48,7 +54,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             head) in the small-network search, 0.4 when fine-tuning at full size (paper 4.2).
         early_stopping: None, or "halving": successive halving across runs,
             which stops the weakest runs at rungs of `halving_min_epochs *
-            halving_rate**i` epochs by the objective (`keras_parsec.halving`).
+            halving_rate**i` epochs by the objective (`keras_parsec.tuning.halving`).
         halving_rate: eta; about 1 / eta of the runs at a rung go on.
         halving_min_epochs: epochs before the first rung.
         engine: "compiled" (default): `keras_parsec.SuperNet`, each pass one
@@ -111,7 +117,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             **kwargs,
         )
         self.early_stopping = early_stopping
-        directory = distributed.writer_directory(directory, distribution_strategy)
+        directory = chief.writer_directory(directory, distribution_strategy)
         self.search_space = search_space
         self.prior = prior
         self.auxiliary_weight = float(auxiliary_weight)
@@ -183,7 +189,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             verbose: Keras verbosity.
             num_classes: number of classes; inferred from the labels if None.
             augment: optional per-example augmentation of the train and search
-                batches, e.g. `keras_parsec.preprocessing.search_augment(16)`
+                batches, e.g. `keras_parsec.data.preprocessing.search_augment(16)`
                 (crop, flip, cutout 16: paper 4.2).
         """
         # A worker's oracle is a client of the chief's and holds no trials of its own.
@@ -206,9 +212,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     "or overwrite=True to replace the old one",
                 )
         self._search_summary = summary
-        if parallel.is_chief():
+        if chief.is_chief():
             self.save()
-            parallel.serve(self.oracle)
+            chief.serve(self.oracle)
         else:
             super().search(
                 train=train,
@@ -326,8 +332,8 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return net
 
     def score_genotypes(self, genotypes, x, y, trial_id=None, batch_size=64):
-        """Ranks genotypes on a search run's shared weights, without training them (`keras_parsec.ranking`)."""
-        from keras_parsec import ranking
+        """Ranks genotypes on a search run's shared weights, without training them (`keras_parsec.tuning.ranking`)."""
+        from keras_parsec.tuning import ranking
 
         return ranking.score_genotypes(self.load_supernet(trial_id), genotypes, x, y, batch_size)
 
@@ -382,7 +388,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         Returns:
             List of `CellNetwork`, best first, with freshly initialised weights.
         """
-        from keras_parsec.networks import CellNetwork
+        from keras_parsec.final.networks import CellNetwork
 
         summary = self._search_summary or {}
         kwargs = {
@@ -400,7 +406,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def get_best_hyperparameters(self, num_trials=1):
         """`HyperParameters` that `CellHyperModel.build` turns into the best genotypes."""
-        from keras_parsec import hypermodel
+        from keras_parsec.tuning import hypermodel
 
         result = []
         for genotype in self.get_best_genotypes(num_trials):
@@ -446,7 +452,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 print(f"  entropy {run['entropy']:.3f} nats\n  genotype {self.oracle.get_genotype(trial.trial_id)}")
         summary = self._search_summary
         if summary and self.oracle.runs:
-            from keras_parsec.counting import describe_counts
+            from keras_parsec.final.counting import describe_counts
 
             space = self.search_space
             try:
@@ -490,112 +496,8 @@ class EpochReport(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalError):
-    """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
-
-
 def _check_engine(engine):
     """Returns `engine` if it names one, else raises before any work."""
     if engine not in ENGINES:
         raise errors.invalid_argument("engine", '"compiled" or "eager"', engine, 'use "compiled" (the default)')
     return engine
-
-
-ENGINES = ("compiled", "eager")
-# keras-parsec 0.1.0 saved no engine in a run's settings: it had only the eager one.
-ENGINE_OF_UNMARKED_STATES = "eager"
-
-
-class SearchCheckpoint(keras.callbacks.Callback):
-    """Saves and restores everything a run needs to continue after its last finished epoch.
-
-    One `.npz` file, written through a temporary file and a rename: the shared
-    weights, both optimizers' state, the logits pi, the sampler's seed state,
-    the finished epoch count and the per-epoch history.
-
-    Args:
-        net: the `SuperNet` of the run.
-        path: the `.npz` file.
-        settings: optional JSON-safe dict (epochs, batch size...) a resumed run
-            must share with the saved one.
-    """
-
-    def __init__(self, net, path, settings=None):
-        super().__init__()
-        self.net = net
-        self.path = path
-        self.settings = dict(settings or {})
-        self.history = {}
-
-    def _variables(self):
-        with self.net.distribute_strategy.scope():  # optimizer slots mirrored like the weights
-            self.net.build_optimizers()
-        net = self.net
-        return (
-            list(net.weights)
-            + list(net.weight_optimizer.variables)
-            + list(net.architecture_optimizer.variables)
-            + [net.distribution.logits, net.seed_generator.state]
-        )
-
-    def restore(self, writer=True):
-        """Loads the saved state if there is one; returns the number of finished epochs.
-
-        Args:
-            writer: whether this process is the run's only writer, so that
-                the temporaries a killed save left behind can go.
-        """
-        if writer:
-            remove_temporaries(self.path)  # left by a kill during a save
-        if not files.exists(self.path):
-            return 0
-        variables = self._variables()
-        try:
-            with np.load(io.BytesIO(files.read_bytes(self.path))) as saved:
-                meta = json.loads(str(saved["meta"]))
-                arrays = [saved[f"v{i}"] for i in range(meta["num_variables"])]
-                epoch, history = int(meta["epoch"]), dict(meta["history"])
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
-            raise errors.invalid_argument(
-                "directory",
-                "a readable search state",
-                self.path,
-                "the file is corrupt or foreign: move it away to restart this run, or pass overwrite=True",
-            ) from e
-        if "settings" in meta:  # 0.1.0 and later save them; anything else is refused below
-            self._check_settings(dict(meta["settings"]))
-        if len(arrays) != len(variables) or any(a.shape != tuple(v.shape) for a, v in zip(arrays, variables)):
-            raise errors.invalid_argument(
-                "directory",
-                "a search state of this search space and data",
-                self.path,
-                "it was written by a different search: use another project_name or overwrite=True",
-            )
-        for variable, array in zip(variables, arrays):
-            variable.assign(array)
-        self.history = history
-        return epoch
-
-    def _check_settings(self, saved):
-        """Raises if a setting of this run differs from the saved run's, naming the value that resumes it."""
-        if "engine" in self.settings:
-            saved.setdefault("engine", ENGINE_OF_UNMARKED_STATES)
-        for name, value in self.settings.items():
-            if saved.get(name, value) != value:
-                why = " (keras-parsec 0.1.0 saved every search with it)" if name == "engine" else ""
-                raise errors.invalid_argument(
-                    name,
-                    f"{saved[name]!r} as in the unfinished run saved in {self.path}{why}",
-                    value,
-                    f"pass {name}={saved[name]!r} to resume it, or overwrite=True to start again",
-                )
-
-    def on_epoch_end(self, epoch, logs=None):
-        for name, value in (logs or {}).items():
-            self.history.setdefault(name, []).append(float(value))
-        variables = self._variables()
-        meta = {"epoch": epoch + 1, "history": self.history, "num_variables": len(variables), "settings": self.settings}
-        arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(variables)}
-        buffer = io.BytesIO()
-        np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-        atomic_write(self.path, buffer.getvalue())

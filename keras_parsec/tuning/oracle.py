@@ -6,10 +6,10 @@ import os
 import keras_tuner
 
 from keras_parsec import errors, files
-from keras_parsec import halving as halving_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
 from keras_parsec.space import Genotype, SearchSpace
+from keras_parsec.tuning import halving as halving_lib
 
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
@@ -52,7 +52,7 @@ class ParsecOracle(keras_tuner.Oracle):
         seed: base seed; run i uses `seed + i`.
         early_stopping: None, or "halving" to stop the weakest runs at rungs
             of `halving_min_epochs * halving_rate**i` epochs (ASHA's rule, see
-            `keras_parsec.halving`); needs per-epoch reports, which
+            `keras_parsec.tuning.halving`); needs per-epoch reports, which
             `ParsecTuner` sends.
         halving_rate: eta: about 1 / eta of the runs at a rung go on.
         halving_min_epochs: epochs before the first rung.

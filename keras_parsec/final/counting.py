@@ -27,7 +27,7 @@ SETTINGS = {"cifar10": _CIFAR, "imagenet": _IMAGENET}
 
 def _network(model_or_genotype, setting, network_kwargs):
     """The `CellNetwork` to count: the one given, or one built for `genotype` without auxiliary head."""
-    from keras_parsec.networks import CellNetwork
+    from keras_parsec.final.networks import CellNetwork
 
     if isinstance(model_or_genotype, CellNetwork):
         if network_kwargs or setting is not None:
@@ -127,7 +127,7 @@ def check_mobile_setting(model_or_genotype, **network_kwargs) -> int:
     Raises:
         InvalidArgumentError: above 600M multiply-adds.
     """
-    from keras_parsec.networks import CellNetwork
+    from keras_parsec.final.networks import CellNetwork
 
     setting = None if isinstance(model_or_genotype, CellNetwork) else "imagenet"
     flops = count_flops(model_or_genotype, setting, **network_kwargs)

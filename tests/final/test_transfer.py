@@ -14,8 +14,9 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec import counting, preprocessing
-from keras_parsec.data import load_digits_images
+from keras_parsec.data import preprocessing
+from keras_parsec.data.arrays import load_digits_images
+from keras_parsec.final import counting
 
 
 @pytest.fixture(autouse=True)

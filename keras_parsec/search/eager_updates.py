@@ -9,24 +9,9 @@ exactly TensorFlow's `ResourceApplyKerasMomentum` kernel, so that case runs as
 one kernel call per weight; every other optimizer goes through `optimizer.apply`.
 """
 
-import keras
 import tensorflow as tf
 
-
-def is_plain_sgd(optimizer):
-    """Whether `optimizer` is a plain `keras.optimizers.SGD`: no clipping, decay, EMA, accumulation, loss scaling.
-
-    Algorithm 1's own rule (clipping, then weight decay, then SGD with
-    momentum) can then replace `optimizer.apply` exactly.
-    """
-    return (
-        type(optimizer) is keras.optimizers.SGD
-        and not (optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm)
-        and not optimizer.weight_decay
-        and not optimizer.use_ema
-        and not optimizer.gradient_accumulation_steps
-        and optimizer.loss_scale_factor is None
-    )
+from keras_parsec.search.updates import is_plain_sgd
 
 
 def supports_fused_update(optimizer, variables=()):

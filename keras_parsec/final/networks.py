@@ -14,7 +14,7 @@ import threading
 import keras
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell, to_genotype
+from keras_parsec.final.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell, to_genotype
 from keras_parsec.space import SearchSpace
 
 STEMS = ("cifar", "imagenet")

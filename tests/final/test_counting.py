@@ -1,12 +1,13 @@
-"""Tests for keras_parsec.counting: parameters and multiply-adds of a genotype's network."""
+"""Tests for keras_parsec.final.counting: parameters and multiply-adds of a genotype's network."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec import cli, counting
+from keras_parsec import cli
 from keras_parsec.errors import InvalidArgumentError
+from keras_parsec.final import counting
 
 SMALL = {"num_classes": 3, "num_cells": 3, "filters": 4}
 

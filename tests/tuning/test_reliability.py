@@ -21,9 +21,9 @@ import tensorflow as tf
 import keras_parsec as kp
 from keras_parsec import distribution as dist_lib
 from keras_parsec import errors
-from keras_parsec.tuner import STATE_FILE
+from keras_parsec.tuning.tuner import STATE_FILE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 SPACE = kp.SearchSpace(num_cells=2, filters=4, num_nodes=2, operations=OPS)
 # Where a child kills itself: "batch:TRIAL:EPOCH:BATCH", "checkpoint:TRIAL:EPOCH",
@@ -82,7 +82,7 @@ class Killer(keras.callbacks.Callback):
 
 def child_main(directory, result_path):
     """A search of `CHILD_TRIALS` runs of `CHILD_EPOCHS` epochs in `directory`, killed where $PARSEC_TEST_KILL says."""
-    from keras_parsec import tuner as tuner_lib
+    from keras_parsec.tuning import tuner as tuner_lib
 
     killer = Killer(os.environ.get(KILL, ""), os.path.join(directory, "events.jsonl"))
 
@@ -312,7 +312,7 @@ def dataset_of_two_shapes(x, y):
 
 # (project mutation or None for a fresh folder, tuner overrides, search overrides, error, argument named)
 BAD = {
-    # Inputs (fresh folder). The cases of tests/test_tuner.py::BAD_INPUTS (labels out of range, lengths,
+    # Inputs (fresh folder). The cases of tests/tuning/test_tuner.py::BAD_INPUTS (labels out of range, lengths,
     # one-hot and fractional labels, NaN/inf pixels, too-small images, ranks, batch_size, epochs) are not repeated.
     "string images": (None, {}, {"x": images_of((64, 8, 8, 1), "U1", "a")}, errors.InvalidTypeError, "`x`"),
     "complex images": (None, {}, {"x": lambda x, y: x.astype("complex64")}, errors.InvalidTypeError, "`x`"),

@@ -1,4 +1,4 @@
-"""Tests for keras_parsec.layers."""
+"""Tests for keras_parsec.final.layers."""
 
 import itertools
 
@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_parsec import layers
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
+from keras_parsec.final import layers
 from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype
 
 BATCH = 2

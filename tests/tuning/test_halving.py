@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import errors, halving
-from keras_parsec.oracle import ParsecOracle
+from keras_parsec import errors
+from keras_parsec.tuning import halving
+from keras_parsec.tuning.oracle import ParsecOracle
 
 
 def make_oracle(directory, **kwargs):

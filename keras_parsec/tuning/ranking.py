@@ -11,8 +11,9 @@ log-likelihood of the labels (and, for reading, the accuracy).
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import data as data_lib
-from keras_parsec import errors, ops
+from keras_parsec import errors
+from keras_parsec.data import arrays as data_lib
+from keras_parsec.search import ops
 
 
 def score_genotypes(net, genotypes, x, y, batch_size=64):

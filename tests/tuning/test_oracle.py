@@ -9,7 +9,7 @@ import pytest
 
 import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.oracle import ParsecOracle, write_json_atomically
+from keras_parsec.tuning.oracle import ParsecOracle, write_json_atomically
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 

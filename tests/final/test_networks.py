@@ -1,4 +1,4 @@
-"""Tests for keras_parsec.networks."""
+"""Tests for keras_parsec.final.networks."""
 
 import subprocess
 import sys
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
-from keras_parsec.layers import Cell
-from keras_parsec.networks import CellNetwork
+from keras_parsec.final.layers import Cell
+from keras_parsec.final.networks import CellNetwork
 from keras_parsec.space import DARTS_V1, DARTS_V2
 
 NUM_CLASSES = 3

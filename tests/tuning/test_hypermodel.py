@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import hypermodel
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
+from keras_parsec.tuning import hypermodel
 
 TINY = kp.SearchSpace(num_cells=2, filters=4, num_nodes=2, operations=("max_pool_3x3", "skip_connect", "sep_conv_3x3"))
 TINY_GENOTYPE = kp.Genotype(

@@ -73,7 +73,7 @@ def search_dataset(train, search, batch_size, seed=0, epochs=None, initial_epoch
         initial_epoch: first epoch held when `epochs` is given.
         augment: optional per-example `(image, label) -> (image, label)` applied
             to both halves after the shuffle (e.g.
-            `keras_parsec.preprocessing.search_augment(cutout_size=16)`); its
+            `keras_parsec.data.preprocessing.search_augment(cutout_size=16)`); its
             random draws are not replayed on resume.
 
     Returns:

@@ -29,7 +29,7 @@ import dataclasses
 import keras
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.layers import DropPath
+from keras_parsec.final.layers import DropPath
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +195,7 @@ def build_final_network(genotype, recipe=CIFAR10_RECIPE, num_classes=10, input_s
     Returns:
         A built `CellNetwork`.
     """
-    from keras_parsec.networks import CellNetwork
+    from keras_parsec.final.networks import CellNetwork
 
     recipe = _check_recipe(recipe)
     arguments = {

@@ -1,4 +1,4 @@
-"""Tests for keras_parsec.training: the final-network recipe over plain `model.fit`."""
+"""Tests for keras_parsec.final.recipes: the final-network recipe over plain `model.fit`."""
 
 import dataclasses
 
@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec import training
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
-from keras_parsec.layers import DropPath
+from keras_parsec.final import recipes as training
+from keras_parsec.final.layers import DropPath
 
 TINY = dataclasses.replace(kp.CIFAR10_RECIPE, num_cells=3, filters=4, epochs=3, batch_size=4, image_size=8)
 

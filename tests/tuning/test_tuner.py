@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.tuner import STATE_FILE
+from keras_parsec.tuning.tuner import STATE_FILE
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -206,7 +206,7 @@ def test_best_distribution_is_a_prior_for_a_larger_search(finished):
 
 
 def test_best_models_are_cell_networks_that_predict(finished):
-    from keras_parsec.networks import CellNetwork
+    from keras_parsec.final.networks import CellNetwork
 
     tuner = finished.tuner
     models = tuner.get_best_models(2)
@@ -231,7 +231,7 @@ def test_best_models_take_network_overrides(finished):
 
 
 def test_best_hyperparameters_build_the_best_genotype(finished):
-    from keras_parsec import hypermodel
+    from keras_parsec.tuning import hypermodel
 
     tuner = finished.tuner
     hps = tuner.get_best_hyperparameters(2)

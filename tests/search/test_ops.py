@@ -1,4 +1,4 @@
-"""Tests for keras_parsec.ops."""
+"""Tests for keras_parsec.search.ops."""
 
 import itertools
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_parsec import ops
+from keras_parsec.search import ops
 from keras_parsec.space import OPERATIONS
 
 BATCH = 2

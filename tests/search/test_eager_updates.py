@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_parsec import search, weight_updates
+from keras_parsec import search
+from keras_parsec.search import eager_updates as weight_updates
 
 SHAPES = ((3, 3, 2, 1), (4,), (1, 1, 2, 2))
 SUBSETS = ([0, 1, 2], [2, 0], [1], [0, 2, 1])  # like the union of sampled architectures, step by step

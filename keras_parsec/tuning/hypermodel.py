@@ -19,7 +19,7 @@ import keras
 import keras_tuner
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.networks import check_input_shape
+from keras_parsec.final.networks import check_input_shape
 from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype, SearchSpace
 
 SLOTS_PER_NODE = 2
@@ -289,7 +289,7 @@ def _check_learning_rate(learning_rate):
 
 
 def _check_network_kwargs(network_kwargs):
-    from keras_parsec.networks import CellNetwork
+    from keras_parsec.final.networks import CellNetwork
 
     reserved = sorted(set(network_kwargs) & set(_RESERVED_NETWORK_ARGUMENTS))
     if reserved:
@@ -393,7 +393,7 @@ class CellHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """Declares the choices and returns the compiled `CellNetwork` they describe."""
-        from keras_parsec.networks import CellNetwork
+        from keras_parsec.final.networks import CellNetwork
 
         declare_hyperparameters(hp, self.search_space)
         genotype = values_to_genotype(hp.values, self.search_space)

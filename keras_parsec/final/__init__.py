@@ -1,0 +1,13 @@
+"""Final networks: found cells as Keras layers and models, trained with the paper's recipes.
+
+layers      `Cell` and its operations as Keras layers
+networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
+recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
+counting    parameters and multiply-adds of a genotype's network
+
+Nothing here imports `keras_parsec.search`: a found cell needs no search code.
+"""
+
+from keras_parsec.final import counting, layers, networks, recipes
+
+__all__ = ["counting", "layers", "networks", "recipes"]
