@@ -14,7 +14,7 @@ from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
 from keras_parsec.tuning import chief
-from keras_parsec.tuning.checkpoint import STATE_FILE, SearchCheckpoint, SearchStateError
+from keras_parsec.tuning.checkpoint import SearchCheckpoint, SearchStateError
 from keras_parsec.tuning.oracle import (
     REMAINING_EPOCHS,
     RUN_FILE,
@@ -246,7 +246,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         distribution = net.distribution
         checkpoint = SearchCheckpoint(
             net,
-            os.path.join(self.get_trial_dir(trial.trial_id), STATE_FILE),
+            self.get_trial_dir(trial.trial_id),
             settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine},
         )
         try:
@@ -324,8 +324,7 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             )
         values = self.oracle.trials[trial_id].hyperparameters.values
         net = self._build_supernet(values, summary["num_classes"], summary["input_shape"], None)
-        path = os.path.join(self.get_trial_dir(trial_id), STATE_FILE)
-        if not SearchCheckpoint(net, path).restore(writer=False):  # the run may still be writing
+        if not SearchCheckpoint(net, self.get_trial_dir(trial_id)).restore(writer=False):  # it may still be writing
             raise errors.invalid_argument(
                 "trial_id", "a run that saved at least one epoch", trial_id, "search longer, or pick another run"
             )

@@ -21,7 +21,7 @@ import tensorflow as tf
 import keras_parsec as kp
 from keras_parsec import distribution as dist_lib
 from keras_parsec import errors
-from keras_parsec.tuning.tuner import STATE_FILE
+from keras_parsec.tuning.checkpoint import CHECKPOINT_FOLDER, LEGACY_STATE_FILE, STATE_FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
@@ -137,8 +137,7 @@ def saved_epoch(project, trial_id):
     path = project / f"trial_{trial_id}" / STATE_FILE
     if not path.exists():
         return None
-    with np.load(path) as saved:
-        return json.loads(str(saved["meta"]))["epoch"]
+    return json.loads(path.read_text())["epoch"]
 
 
 def oracle_state(project):
@@ -225,7 +224,11 @@ def test_every_state_file_is_written_through_a_temporary_file_and_a_rename(tmp_p
         "best_distribution.json",
     }
     written = {str(p.relative_to(tmp_path / "p")) for p in (tmp_path / "p").rglob("*") if p.is_file()}
-    assert written == names  # no file beside them, no temporary left
+    # TensorFlow writes the checkpoint itself; search_state.json, renamed last, is what makes it count.
+    checkpoint = {
+        os.path.join("trial_0", CHECKPOINT_FOLDER, f"epoch-1.{end}") for end in ("index", "data-00000-of-00001")
+    }
+    assert written == names | checkpoint  # no file beside them, no temporary left
 
 
 # ---------------------------------------------------------------- bad input and foreign state
@@ -290,11 +293,26 @@ def truncate(name):
 
 
 def foreign_state(project):
+    """The run's checkpoint replaced by one of other variables, under the name its state file gives."""
+    meta = json.loads((project / "trial_0" / STATE_FILE).read_text())
+    tf.train.Checkpoint(weights={"stem_kernel": tf.Variable(np.zeros(3, "float32"))}).write(
+        str(project / "trial_0" / meta["checkpoint"])
+    )
+
+
+def foreign_legacy_state(project):
+    """A keras-parsec 0.2.0 state file of one variable where this search has many."""
+    (project / "trial_0" / STATE_FILE).unlink()
     np.savez(
-        project / "trial_0" / STATE_FILE,
+        project / "trial_0" / LEGACY_STATE_FILE,
         meta=np.array(json.dumps({"epoch": 1, "history": {}, "num_variables": 1})),
         v0=np.zeros(3),
     )
+
+
+def truncated_checkpoint(project):
+    meta = json.loads((project / "trial_0" / STATE_FILE).read_text())
+    truncate(f"trial_0/{meta['checkpoint']}.data-00000-of-00001")(project)
 
 
 def images_of(shape, dtype="float32", fill=0):
@@ -370,6 +388,8 @@ BAD = {
     ),
     "run state cut in half": (truncate(f"trial_0/{STATE_FILE}"), {}, {}, errors.InvalidArgumentError, "`directory`"),
     "run state of another search": (foreign_state, {}, {}, errors.InvalidArgumentError, "`directory`"),
+    "0.2.0 run state of another search": (foreign_legacy_state, {}, {}, errors.InvalidArgumentError, "`directory`"),
+    "run checkpoint cut in half": (truncated_checkpoint, {}, {}, errors.InvalidArgumentError, "`directory`"),
     "oracle.json without PARSEC's entries": (
         write("oracle.json", {"parsec": {}}),
         {},

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.tuning.tuner import STATE_FILE
+from keras_parsec.tuning.checkpoint import STATE_FILE
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -85,8 +85,7 @@ class InterruptAt(EpochRecorder):
 
 
 def saved_meta(project, trial_id):
-    with np.load(project / f"trial_{trial_id}" / STATE_FILE) as saved:
-        return json.loads(str(saved["meta"]))
+    return json.loads((project / f"trial_{trial_id}" / STATE_FILE).read_text())
 
 
 def copy_project(finished, tmp_path):
