@@ -20,6 +20,7 @@ Public API:
     split_train_search, search_dataset                     the train/search halves of a search
     preprocessing                                          tfds pipelines: CIFAR crop/flip/cutout, ImageNet crops
     Recipe, CIFAR10_RECIPE, IMAGENET_RECIPE                the final-training settings of the paper (DARTS)
+    train_final_network                                    a genotype built, compiled and fitted with a recipe
     build_final_network, compile_final_network,            the recipe over plain `model.fit`
       final_callbacks, DropPathSchedule, L2SGD,
       SparseLabelSmoothingCrossentropy
@@ -47,6 +48,7 @@ from keras_parsec.final.recipes import (
     compile_final_network,
     final_callbacks,
 )
+from keras_parsec.final.train import train_final_network
 from keras_parsec.search import SuperNet
 from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
 from keras_parsec.tuning.hypermodel import CellHyperModel
@@ -96,4 +98,5 @@ __all__ = [
     "search_dataset",
     "tuning",
     "split_train_search",
+    "train_final_network",
 ]

@@ -3,11 +3,12 @@
 layers      `Cell` and its operations as Keras layers
 networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
+train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
 counting    parameters and multiply-adds of a genotype's network
 
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import counting, layers, networks, recipes
+from keras_parsec.final import counting, layers, networks, recipes, train
 
-__all__ = ["counting", "layers", "networks", "recipes"]
+__all__ = ["counting", "layers", "networks", "recipes", "train"]

@@ -1,9 +1,11 @@
 """ParsecTuner: Keras Tuner's search loop around PARSEC search runs."""
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
+import warnings
 
 import keras
 import keras_tuner
@@ -375,10 +377,12 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return self.oracle.get_distribution(self._best_trial_ids(1)[0])
 
     def get_best_models(self, num_models=1, **network_kwargs):
-        """Untrained `CellNetwork`s of the best genotypes at the searched size.
+        """UNTRAINED `CellNetwork`s of the best genotypes at the searched size (a `UserWarning` says so).
 
-        The supernet's shared weights are not transferred: the paper trains the
-        found architecture from scratch, and these networks are built for that.
+        Unlike `keras_tuner.Tuner.get_best_models`, which reloads trained
+        models, the supernet's shared weights are not transferred: the paper
+        trains the found architecture from scratch. `train_best_model` does
+        that with a recipe and returns the trained model.
 
         Args:
             num_models: how many.
@@ -401,7 +405,53 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise errors.invalid_argument(
                 "num_classes", "known after search()", None, "pass num_classes= and input_shape="
             )
+        warnings.warn(
+            "ParsecTuner.get_best_models returns untrained networks (PARSEC trains the found cell from scratch); "
+            "call tuner.train_best_model(x, y, recipe=...) for a trained one",
+            UserWarning,
+            stacklevel=2,
+        )
         return [CellNetwork(g, **kwargs) for g in self.get_best_genotypes(num_models)]
+
+    def train_best_model(self, x, y=None, recipe=None, validation_data=None, epochs=None, batch_size=None, **kwargs):
+        """Trains the best genotype from scratch with a recipe and returns the trained model.
+
+        Args:
+            x, y: training data as `model.fit` takes it (arrays, or a batched
+                `tf.data.Dataset` / `keras.utils.PyDataset` of `(images, labels)`).
+            recipe: a `Recipe`; default: the paper's CIFAR-10 recipe at the
+                searched size (`num_cells`, `filters` of the search space).
+            validation_data: as in `model.fit`.
+            epochs, batch_size: default the recipe's.
+            **kwargs: `callbacks`, `verbose`, and `CellNetwork` arguments that
+                override the recipe's (num_cells, filters, auxiliary_weight...).
+
+        Returns:
+            The trained `CellNetwork` (`.save("m.keras")`, `.export(path)`),
+            with the fit's `History` as `model.history`.
+        """
+        from keras_parsec.final import recipes, train
+
+        summary = self._search_summary or {}
+        if "num_classes" not in summary or not self.oracle.runs:
+            raise errors.invalid_argument(
+                "tuner", "a tuner whose search() finished a run", self.project_dir, "call search() first"
+            )
+        if recipe is None:
+            space = self.search_space
+            recipe = dataclasses.replace(recipes.CIFAR10_RECIPE, num_cells=space.num_cells, filters=space.filters)
+        return train.train_final_network(
+            self.get_best_genotypes()[0],
+            x,
+            y,
+            num_classes=summary["num_classes"],
+            input_shape=summary["input_shape"],
+            recipe=recipe,
+            validation_data=validation_data,
+            epochs=epochs,
+            batch_size=batch_size,
+            **kwargs,
+        )
 
     def get_best_hyperparameters(self, num_trials=1):
         """`HyperParameters` that `CellHyperModel.build` turns into the best genotypes."""

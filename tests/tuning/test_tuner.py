@@ -208,7 +208,8 @@ def test_best_models_are_cell_networks_that_predict(finished):
     from keras_parsec.final.networks import CellNetwork
 
     tuner = finished.tuner
-    models = tuner.get_best_models(2)
+    with pytest.warns(UserWarning, match="untrained.*train_best_model"):
+        models = tuner.get_best_models(2)
     assert len(models) == 2
     assert [m.genotype for m in models] == tuner.get_best_genotypes(2)
     model = models[0]
@@ -243,6 +244,23 @@ def test_best_hyperparameters_build_the_best_genotype(finished):
     assert model.predict(finished.x[:2], verbose=0).shape == (2, 10)
 
 
+def test_the_best_genotype_trains_from_scratch_with_the_recipe_at_the_searched_size(finished, tmp_path):
+    x, y = finished.x, finished.y
+    keras.utils.set_random_seed(0)
+    model = finished.tuner.train_best_model(x, y, validation_data=(x[:32], y[:32]), epochs=2, batch_size=32, verbose=0)
+    assert model.genotype == finished.tuner.get_best_genotypes()[0]
+    assert (model.num_cells, model.filters, model.num_classes) == (SPACE.num_cells, SPACE.filters, 10)
+    assert model.auxiliary_weight == kp.CIFAR10_RECIPE.auxiliary_weight  # the paper's recipe by default
+    assert len(model.history.history["val_accuracy"]) == 2
+    assert model.history.history["loss"][-1] < model.history.history["loss"][0]
+    recipe = kp.Recipe(num_cells=3, filters=6, epochs=1, batch_size=64, auxiliary_weight=0.0, image_size=8)
+    other = finished.tuner.train_best_model(x, y, recipe=recipe, verbose=0)
+    assert (other.num_cells, other.filters, other.auxiliary_head) == (3, 6, None)
+    assert len(other.history.history["loss"]) == 1
+    model.save(tmp_path / "best.keras")
+    assert keras.models.load_model(tmp_path / "best.keras").genotype == model.genotype
+
+
 def test_results_before_search_raise(tmp_path):
     tuner = make_tuner(tmp_path)
     with pytest.raises(errors.InvalidArgumentError, match=re.escape("search()")):
@@ -251,6 +269,8 @@ def test_results_before_search_raise(tmp_path):
         tuner.get_best_distribution()
     with pytest.raises(errors.InvalidArgumentError, match="num_classes"):
         tuner.get_best_models()
+    with pytest.raises(errors.InvalidArgumentError, match=re.escape("search()")):
+        tuner.train_best_model(np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int32"))
 
 
 # ---------------------------------------------------------------- other inputs
