@@ -20,6 +20,8 @@ from concurrent import futures
 
 import tensorflow as tf
 
+from keras_parsec import _upstream
+
 
 def is_chief() -> bool:
     """True in the chief process of Keras Tuner's distributed mode."""
@@ -36,16 +38,13 @@ def serve(oracle, poll_seconds=0.5):
         poll_seconds: how often the end is checked.
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = _upstream.add_oracle_servicer(oracle, server)
     server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
     server.start()
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        while not (servicer.stop_triggered and _upstream.chief_may_exit(oracle)):
             time.sleep(poll_seconds)
     finally:
         server.stop(grace=1.0).wait()
