@@ -189,3 +189,37 @@ def test_keras_tuner_serves_an_oracle_with_its_own_servicer():
         served.tuner_ids.add("worker0")
         assert not _upstream.chief_may_exit(served)
         server.stop(grace=None)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"KERASTUNER_TUNER_ID": "chief"},
+        {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000", "KERASTUNER_TUNER_ID": "chief"},
+        {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000", "KERASTUNER_TUNER_ID": "tuner0"},
+        {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_TUNER_ID": "tuner0"},
+        {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000"},
+    ],
+)
+def test_chief_and_worker_read_from_the_environment_agree_with_keras_tuner(monkeypatch, env):
+    # keras_parsec.tuning.chief replaces Keras Tuner's private distribute.utils and BaseTuner._is_worker.
+    from keras_tuner.src.distribute import utils
+
+    from keras_parsec.tuning import chief
+
+    for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def outcome(function):
+        try:
+            return function()
+        except RuntimeError:
+            return RuntimeError
+
+    with private("keras_tuner.src.distribute.utils.is_chief_oracle / BaseTuner._is_worker"):
+        assert outcome(chief.is_chief) == outcome(utils.is_chief_oracle)
+        is_worker = lambda: keras_tuner.engine.base_tuner.BaseTuner._is_worker(None)  # noqa: E731
+        assert outcome(chief.is_worker) == outcome(is_worker)

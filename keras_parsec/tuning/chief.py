@@ -23,11 +23,28 @@ import tensorflow as tf
 from keras_parsec import _upstream
 
 
+def _distributed() -> bool:
+    """True in Keras Tuner's distributed mode: `KERASTUNER_ORACLE_IP` set, with the variables it needs.
+
+    Read from the environment variables Keras Tuner documents, with its own
+    checks (`keras_tuner.src.distribute.utils.has_chief_oracle`, private).
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return False
+    for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        if name not in os.environ:
+            raise RuntimeError(f'Environment variable "KERASTUNER_ORACLE_IP" was set, but "{name}" was not.')
+    return True
+
+
 def is_chief() -> bool:
     """True in the chief process of Keras Tuner's distributed mode."""
-    from keras_tuner.src.distribute import utils
+    return _distributed() and "chief" in os.environ["KERASTUNER_TUNER_ID"]
 
-    return utils.is_chief_oracle()
+
+def is_worker() -> bool:
+    """True in a worker process of Keras Tuner's distributed mode (its oracle is the chief's client)."""
+    return _distributed() and "chief" not in os.environ["KERASTUNER_TUNER_ID"]
 
 
 def serve(oracle, poll_seconds=0.5):

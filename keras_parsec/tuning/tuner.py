@@ -128,7 +128,7 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
 
     def reload(self):
         """Reloads the project; corrupt or foreign state files raise, naming the folder, and stay as they are."""
-        if not self._is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
+        if not chief.is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
             trial_dirs = files.glob_files(os.path.join(glob.escape(self.project_dir), "trial_*"))
             targets = [os.path.join(self.project_dir, "oracle.json"), _upstream.tuner_file(self)]
             for target in targets + [os.path.join(d, "trial.json") for d in trial_dirs]:
@@ -150,7 +150,7 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
 
     def save(self):
         """Saves the oracle and the tuner state atomically (a crash never leaves half a file)."""
-        if not self._is_worker():
+        if not chief.is_worker():
             self.oracle.save()
         atomic_write(_upstream.tuner_file(self), json.dumps(self.get_state()))
 
