@@ -1,10 +1,10 @@
 """Every private Keras and Keras Tuner API the package uses, in one place.
 
 Each entry names the upstream API it relies on and why no public one does the
-job. Tested with keras 3.15.1 and keras-tuner 1.4.8 (the ranges `setup.py`
-pins); tests/test_upstream.py fails, naming the private API, when one of them
-disappears, changes its signature or is no longer called. Callers import from
-here and touch no private upstream name themselves.
+job. Tested with keras 3.15.1 and keras-tuner 1.4.8, the upper ends of the
+ranges `setup.py` pins; tests/test_upstream.py fails, naming the private API,
+when one of them disappears, changes its signature or is no longer called.
+Callers import from here and touch no private upstream name themselves.
 
 The one private TensorFlow API, `cond_v2.indexed_case`, stays beside the code
 that needs it in `search/executor.py`, tested in tests/search/test_executor.py.
