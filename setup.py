@@ -18,9 +18,14 @@ setup(
     packages=find_packages(include=["keras_parsec", "keras_parsec.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "tensorflow>=2.16",
-        "keras>=3.3",
-        "keras-tuner>=1.4.7",
+        # Upper bounds: the newest versions tested (TF 2.21.0, Keras 3.15.1, Keras Tuner
+        # 1.4.8). The package relies on private Keras and Keras Tuner APIs, all in
+        # keras_parsec/_upstream.py, and on TensorFlow's private cond_v2.indexed_case
+        # (search/executor.py); an upgrade can break them, so raise a bound only
+        # after tests/test_upstream.py and tests/search/test_executor.py pass on it.
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3,<3.16",
+        "keras-tuner>=1.4.7,<1.4.9",
         "tensorboard",  # keras-tuner's distributed worker path imports it
         "tensorflow-datasets",
         "numpy",

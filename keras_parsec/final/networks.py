@@ -13,6 +13,7 @@ import threading
 
 import keras
 
+from keras_parsec import _upstream
 from keras_parsec.errors import invalid_argument, invalid_type
 from keras_parsec.final.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell, to_genotype
 from keras_parsec.space import SearchSpace
@@ -302,8 +303,9 @@ class CellNetwork(keras.Model):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         auxiliary = getattr(self._auxiliary, "output", None)
         self._auxiliary.output = None
-        if training and auxiliary is not None and self._compile_loss is not None:
-            loss = loss + self.auxiliary_weight * self._compile_loss(y, auxiliary, sample_weight)
+        compiled_loss = _upstream.compiled_loss(self)
+        if training and auxiliary is not None and compiled_loss is not None:
+            loss = loss + self.auxiliary_weight * compiled_loss(y, auxiliary, sample_weight)
         return loss
 
     def compute_output_shape(self, input_shape):

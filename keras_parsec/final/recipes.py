@@ -28,6 +28,7 @@ import dataclasses
 
 import keras
 
+from keras_parsec import _upstream
 from keras_parsec.errors import invalid_argument, invalid_type
 from keras_parsec.final.layers import DropPath
 
@@ -173,7 +174,7 @@ class DropPathSchedule(keras.callbacks.Callback):
 
 def drop_path_layers(model):
     """Every `DropPath` layer inside `model`."""
-    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, DropPath)]
+    return [layer for layer in _upstream.sublayers(model) if isinstance(layer, DropPath)]
 
 
 def _check_recipe(recipe):

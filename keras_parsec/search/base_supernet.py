@@ -16,6 +16,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from keras_parsec import _upstream
 from keras_parsec import distribution as dist_lib
 from keras_parsec.search import eager_updates
 
@@ -44,7 +45,7 @@ class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"initial": self.initial, "final": self.final, "total_steps": self.total_steps}
 
 
-class BaseSuperNet(keras.Model):
+class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
     """A weight-sharing network trained by Algorithm 1; subclasses say how a pass runs.
 
     Args:
@@ -112,7 +113,7 @@ class BaseSuperNet(keras.Model):
 
     def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
         """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
-        schedule = getattr(self.weight_optimizer, "_learning_rate", None)
+        schedule = _upstream.optimizer_schedule(self.weight_optimizer)
         if isinstance(schedule, CosineSchedule) and schedule.total_steps is None:
             steps = steps_per_epoch
             if steps is None and isinstance(x, tf.data.Dataset):
@@ -174,10 +175,3 @@ class BaseSuperNet(keras.Model):
             eager_updates.apply_fused_sgd(self.weight_optimizer, gradients, variables, self._slot_index)
         else:
             self.weight_optimizer.apply(gradients, variables)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds a model under a strategy from a reduced first batch; a
-        # supernet is built explicitly, and `strategy.reduce` of the nested
-        # ((x_t, y_t), (x_s, y_s)) batch fails under MultiWorkerMirroredStrategy.
-        if not self.built:
-            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

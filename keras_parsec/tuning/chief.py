@@ -20,12 +20,31 @@ from concurrent import futures
 
 import tensorflow as tf
 
+from keras_parsec import _upstream
+
+
+def _distributed() -> bool:
+    """True in Keras Tuner's distributed mode: `KERASTUNER_ORACLE_IP` set, with the variables it needs.
+
+    Read from the environment variables Keras Tuner documents, with its own
+    checks (`keras_tuner.src.distribute.utils.has_chief_oracle`, private).
+    """
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return False
+    for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        if name not in os.environ:
+            raise RuntimeError(f'Environment variable "KERASTUNER_ORACLE_IP" was set, but "{name}" was not.')
+    return True
+
 
 def is_chief() -> bool:
     """True in the chief process of Keras Tuner's distributed mode."""
-    from keras_tuner.src.distribute import utils
+    return _distributed() and "chief" in os.environ["KERASTUNER_TUNER_ID"]
 
-    return utils.is_chief_oracle()
+
+def is_worker() -> bool:
+    """True in a worker process of Keras Tuner's distributed mode (its oracle is the chief's client)."""
+    return _distributed() and "chief" not in os.environ["KERASTUNER_TUNER_ID"]
 
 
 def serve(oracle, poll_seconds=0.5):
@@ -36,16 +55,13 @@ def serve(oracle, poll_seconds=0.5):
         poll_seconds: how often the end is checked.
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = _upstream.add_oracle_servicer(oracle, server)
     server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
     server.start()
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        while not (servicer.stop_triggered and _upstream.chief_may_exit(oracle)):
             time.sleep(poll_seconds)
     finally:
         server.stop(grace=1.0).wait()

@@ -5,7 +5,7 @@ import os
 
 import keras_tuner
 
-from keras_parsec import errors, files
+from keras_parsec import _upstream, errors, files
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
 from keras_parsec.space import Genotype, SearchSpace
@@ -32,7 +32,7 @@ def write_json_atomically(path, data):
     return atomic_write(path, json.dumps(data))
 
 
-class ParsecOracle(keras_tuner.Oracle):
+class ParsecOracle(_upstream.OracleTrialSaving, keras_tuner.Oracle):
     """Oracle whose trials are search runs, each holding its own distribution over cells.
 
     A trial is one run of Algorithm 1 with its own seed, number of samples K and
@@ -164,7 +164,7 @@ class ParsecOracle(keras_tuner.Oracle):
         A record that is missing (a worker that does not share `directory`)
         leaves the trial scored but without a run; a corrupt one fails the trial.
         """
-        path = os.path.join(self._get_trial_dir(trial.trial_id), RUN_FILE)
+        path = os.path.join(_upstream.oracle_trial_dir(self, trial.trial_id), RUN_FILE)
         if trial.status == COMPLETED and trial.trial_id not in self.runs and files.exists(path):
             try:
                 self.runs[trial.trial_id] = json.loads(files.read_text(path))
@@ -211,7 +211,7 @@ class ParsecOracle(keras_tuner.Oracle):
             if value != mine[name]:
                 raise errors.invalid_argument(
                     name,
-                    f"{value!r} as in the search saved in {self._project_dir}",
+                    f"{value!r} as in the search saved in {_upstream.oracle_project_dir(self)}",
                     mine[name],
                     f"pass {name}={value!r} to resume it, another project_name for a new search, "
                     "or overwrite=True to replace the old one",
@@ -222,14 +222,14 @@ class ParsecOracle(keras_tuner.Oracle):
             raise errors.invalid_argument(
                 "directory",
                 "a project written by ParsecTuner",
-                f"an oracle state without PARSEC runs in {self._project_dir}",
+                f"an oracle state without PARSEC runs in {_upstream.oracle_project_dir(self)}",
                 "choose another project_name, or pass overwrite=True to replace it",
             )
         saved_space = SearchSpace.from_config(state["parsec"]["search_space"])
         if saved_space != self.search_space:
             raise errors.invalid_argument(
                 "search_space",
-                f"the space of the search saved in {self._project_dir}: {saved_space}",
+                f"the space of the search saved in {_upstream.oracle_project_dir(self)}: {saved_space}",
                 self.search_space,
                 "pass the same search space to resume, another project_name for a new search, "
                 "or overwrite=True to replace the old one",
@@ -243,10 +243,12 @@ class ParsecOracle(keras_tuner.Oracle):
 
     def save(self):
         """Saves the oracle state atomically (a crash never leaves half a file)."""
-        write_json_atomically(self._get_oracle_fname(), self.get_state())
+        write_json_atomically(_upstream.oracle_file(self), self.get_state())
 
-    def _save_trial(self, trial):
-        write_json_atomically(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+    def _write_trial(self, trial):
+        """Saves `trial` atomically to its `trial.json` (Keras Tuner's `_save_trial`, through `_upstream`)."""
+        path = os.path.join(_upstream.oracle_trial_dir(self, trial.trial_id), "trial.json")
+        write_json_atomically(path, trial.get_state())
 
 
 def run_record(distribution, history):

@@ -10,7 +10,7 @@ import warnings
 import keras
 import keras_tuner
 
-from keras_parsec import errors, files
+from keras_parsec import _upstream, errors, files
 from keras_parsec.data import arrays as data_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
@@ -31,7 +31,7 @@ BEST_GENOTYPE_FILE = "best_genotype.json"
 BEST_DISTRIBUTION_FILE = "best_distribution.json"
 
 
-class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
+class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.BaseTuner):
     """Searches a DARTS cell space with PARSEC, one Keras Tuner trial per search run.
 
     Args:
@@ -130,9 +130,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def reload(self):
         """Reloads the project; corrupt or foreign state files raise, naming the folder, and stay as they are."""
-        if not self._is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
+        if not chief.is_worker():  # the chief reloads before anything writes: leftovers of a kill can go
             trial_dirs = files.glob_files(os.path.join(glob.escape(self.project_dir), "trial_*"))
-            targets = [os.path.join(self.project_dir, "oracle.json"), self._get_tuner_fname()]
+            targets = [os.path.join(self.project_dir, "oracle.json"), _upstream.tuner_file(self)]
             for target in targets + [os.path.join(d, "trial.json") for d in trial_dirs]:
                 remove_temporaries(target)
         try:
@@ -152,9 +152,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def save(self):
         """Saves the oracle and the tuner state atomically (a crash never leaves half a file)."""
-        if not self._is_worker():
+        if not chief.is_worker():
             self.oracle.save()
-        atomic_write(self._get_tuner_fname(), json.dumps(self.get_state()))
+        atomic_write(_upstream.tuner_file(self), json.dumps(self.get_state()))
 
     # ------------------------------------------------------------------ search
     def search(
@@ -344,11 +344,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             return []
         return [EpochReport(self.oracle, trial.trial_id)]
 
-    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
-        """Keras Tuner's final report, unless every epoch was already reported (early stopping)."""
-        if self.early_stopping is None:
-            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
-        self.run_trial(trial, *fit_args, **fit_kwargs)
+    def _reports_every_epoch(self):
+        """With early stopping every epoch is reported, and Keras Tuner's final report is skipped (`_upstream`)."""
+        return self.early_stopping is not None
 
     def on_search_begin(self):
         """Saves the tuner state first, so a search interrupted in its first trial reloads."""

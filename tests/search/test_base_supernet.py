@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
+from keras_parsec import _upstream
 
 ENGINES = (kp.SuperNet, kp.search.EagerSuperNet)
 SPACE = kp.SearchSpace(num_cells=1, filters=4, num_nodes=2, operations=("skip_connect", "sep_conv_3x3"))
@@ -38,7 +39,7 @@ def test_fit_sizes_the_default_schedule_to_the_run_and_logs_every_metric(engine)
     x, y = batch()
     pairs = tf.data.Dataset.from_tensor_slices(((x, y), (x, y))).batch(4)
     history = net.fit(pairs, epochs=3, verbose=0, validation_data=(x, y))
-    assert net.weight_optimizer._learning_rate.total_steps == 6
+    assert _upstream.optimizer_schedule(net.weight_optimizer).total_steps == 6
     assert set(history.history) >= {"loss", "accuracy", "nonfinite_samples", "entropy", "val_accuracy", "val_loss"}
     assert all(0.0 <= a <= 1.0 for a in history.history["accuracy"] + history.history["val_accuracy"])
 

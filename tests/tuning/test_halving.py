@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import errors
+from keras_parsec import _upstream, errors
 from keras_parsec.tuning import halving
 from keras_parsec.tuning.oracle import ParsecOracle
 
 
 def make_oracle(directory, **kwargs):
     oracle = ParsecOracle(kp.SearchSpace(num_cells=1, filters=4), max_trials=6, **kwargs)
-    oracle._set_project_dir(str(directory), "p")
+    _upstream.set_oracle_project_dir(oracle, str(directory), "p")
     return oracle
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
+from keras_parsec import _upstream
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
 from keras_parsec.tuning import hypermodel
 
@@ -213,7 +214,7 @@ def test_bayesian_optimization_oracle_proposes_genotypes_of_the_space(tmp_path):
     oracle = keras_tuner.oracles.BayesianOptimizationOracle(
         objective="val_accuracy", max_trials=3, num_initial_points=2, seed=0
     )
-    oracle._set_project_dir(str(tmp_path), "bayesian")
+    _upstream.set_oracle_project_dir(oracle, str(tmp_path), "bayesian")
     hp = keras_tuner.HyperParameters()
     hypermodel.declare_hyperparameters(hp, TINY)
     oracle.update_space(hp)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import errors
+from keras_parsec import _upstream, errors
 from keras_parsec.tuning.oracle import ParsecOracle, write_json_atomically
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
@@ -23,7 +23,7 @@ def tiny_space(**overrides):
 def make_oracle(directory, space=None, project_name="p", **kwargs):
     """An oracle with a project folder, as `ParsecTuner.__init__` would set it."""
     oracle = ParsecOracle(space or tiny_space(), **kwargs)
-    oracle._set_project_dir(str(directory), project_name)
+    _upstream.set_oracle_project_dir(oracle, str(directory), project_name)
     return oracle
 
 
@@ -233,7 +233,7 @@ def test_set_state_of_another_search_space_raises_with_the_fix(tmp_path, other):
 def test_set_state_without_parsec_runs_raises(tmp_path):
     # A project written by another Keras Tuner tuner has no "parsec" entry.
     foreign = keras_tuner.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=1)
-    foreign._set_project_dir(str(tmp_path), "random_search")
+    _upstream.set_oracle_project_dir(foreign, str(tmp_path), "random_search")
     state = json.loads(json.dumps(foreign.get_state()))
     oracle = make_oracle(tmp_path, project_name="random_search")
     with pytest.raises(errors.InvalidArgumentError, match="overwrite=True") as info:
