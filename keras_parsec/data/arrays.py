@@ -1,5 +1,8 @@
 """Inputs of a search: the train/search split and the paired batches Algorithm 1 reads."""
 
+import collections.abc
+
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -127,6 +130,8 @@ def as_arrays(images, labels=None, name="x"):
         import tensorflow_datasets as tfds
 
         images = tfds.load(images, split="train", as_supervised=True)
+    if isinstance(images, keras.utils.PyDataset) or _is_iterator(images):
+        images = _collect_pairs(images, labels, name)
     if isinstance(images, tf.data.Dataset):
         if labels is not None:
             raise errors.invalid_argument(
@@ -165,8 +170,17 @@ def as_arrays(images, labels=None, name="x"):
         images.dtype == bool or np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
     ):
         raise errors.invalid_type(name, "real-valued pixels (uint8 or float)", images.dtype, "convert the images")
+    if labels.dtype.kind in "USO":
+        raise errors.invalid_type(
+            label_name,
+            "integer class indices",
+            f"labels of dtype {labels.dtype} (e.g. {labels.flat[0]!r})",
+            "convert names to indices: classes, y = np.unique(labels, return_inverse=True)",
+        )
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
+    elif labels.ndim == 2 and labels.shape[1] > 1 and len(labels) == len(images):
+        labels = _from_one_hot(labels, label_name)
     if labels.ndim != 1 or len(labels) != len(images):
         raise errors.invalid_argument(
             label_name,
@@ -193,6 +207,55 @@ def as_arrays(images, labels=None, name="x"):
     return images, labels.astype(np.int32)
 
 
+def _is_iterator(value):
+    """A Python generator or iterator (not an array, a string or a dataset)."""
+    return isinstance(value, collections.abc.Iterator) and not isinstance(value, (np.ndarray, str, tf.data.Dataset))
+
+
+def _collect_pairs(source, labels, name):
+    """The `(images, labels)` batches or examples of a `PyDataset` or generator, as one in-memory dataset."""
+    if labels is not None:
+        raise errors.invalid_argument(
+            "y", f"None when x is a {type(source).__name__} of (images, labels)", labels, "drop y"
+        )
+    batches = (source[i] for i in range(len(source))) if isinstance(source, keras.utils.PyDataset) else source
+    pairs = []
+    for item in batches:
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise errors.invalid_argument(
+                name, "(images, labels) pairs", type(item).__name__, "yield (images, labels) from each step"
+            )
+        pairs.append((np.asarray(item[0]), np.asarray(item[1])))
+    if not pairs:
+        raise errors.invalid_argument(name, "a non-empty source of (images, labels)", "nothing", "pass examples")
+    rank = pairs[0][0].ndim
+    images = np.concatenate([p[0] for p in pairs]) if rank == 4 else np.stack([p[0] for p in pairs])
+    labels = np.concatenate([p[1] for p in pairs]) if rank == 4 else np.stack([p[1] for p in pairs])
+    return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def _from_one_hot(labels, name):
+    """Class indices of one-hot rows; a typed error for soft or multi-hot labels."""
+    if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
+        raise errors.invalid_argument(
+            name,
+            "one class per example: indices, or one-hot rows",
+            "rows that are not one-hot (soft or multi-label targets)",
+            "pass y.argmax(axis=1) if each example has one class",
+        )
+    return labels.argmax(axis=1)
+
+
+def resize(images, image_size, name="image_size"):
+    """`images` [N, H, W, C] resized to `image_size` (an int side or `(height, width)`), bilinear."""
+    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size or ())
+    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size):
+        raise errors.invalid_argument(name, "a positive int or (height, width)", image_size, "pass image_size=32")
+    if tuple(images.shape[1:3]) == size:
+        return images
+    return tf.image.resize(images, size).numpy().astype(np.float32)
+
+
 def _array(value, name):
     """`np.asarray(value)`, or a typed error for ragged or unconvertible input."""
     try:
@@ -201,12 +264,26 @@ def _array(value, name):
         raise errors.invalid_type(name, "an array (equal-length rows)", value, "pass a NumPy array") from e
 
 
-def prepare_search_data(x, y, validation_data, search_data, batch_size, num_classes, space, seed):
+def prepare_search_data(
+    x, y, validation_data, search_data, batch_size, num_classes, space, seed, validation_split=None, image_size=None
+):
     """Checks and splits a search's inputs before any expensive work.
+
+    `validation_split` holds out the last fraction of `x` (as Keras' `fit`
+    does) before the train/search split; `image_size` resizes every part.
 
     Returns:
         `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
     """
+    if validation_split is not None:
+        if validation_data is not None:
+            raise errors.invalid_argument(
+                "validation_split", "None when validation_data is given", validation_split, "pass only one of them"
+            )
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (float, int)):
+            raise errors.invalid_type("validation_split", "a float in (0, 1)", validation_split, "e.g. 0.1")
+        if not 0 < validation_split < 1:
+            raise errors.invalid_argument("validation_split", "a float in (0, 1)", validation_split, "e.g. 0.1")
     if num_classes is not None and (
         isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2
     ):
@@ -214,6 +291,16 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
             "num_classes", "an integer of at least 2, or None", num_classes, "pass the number of classes, or None"
         )
     images, labels = as_arrays(x, y, "x")
+    if image_size is not None:
+        images = resize(images, image_size)
+    if validation_split is not None:
+        held = int(len(images) * validation_split)
+        if held < 1 or held >= len(images):
+            raise errors.invalid_argument(
+                "validation_split", f"a fraction that holds out 1 to {len(images) - 1} examples", validation_split
+            )
+        validation_data = (images[-held:], labels[-held:])
+        images, labels = images[:-held], labels[:-held]
     if search_data is None:
         train, search = split_train_search(images, labels, seed=seed)
     else:
@@ -223,6 +310,9 @@ def prepare_search_data(x, y, validation_data, search_data, batch_size, num_clas
         if validation_data is not None
         else search
     )
+    if image_size is not None:
+        search = resize(search[0], image_size, "image_size"), search[1]  # unchanged where already resized
+        validation = resize(validation[0], image_size, "image_size"), validation[1]
     parts = {"x": train, "search_data": search, "validation_data": validation}
     largest = max(int(p[1].max()) for p in parts.values())
     if num_classes is None:

@@ -13,6 +13,7 @@ States written by keras-parsec 0.1.0 and 0.2.0 (one `search_state.npz` of
 variables by position) still resume; the next save replaces them.
 """
 
+import contextlib
 import glob
 import io
 import json
@@ -23,6 +24,7 @@ import keras
 import keras_tuner
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from keras_parsec import errors, files
 
@@ -36,6 +38,17 @@ ENGINE_OF_UNMARKED_STATES = "eager"
 
 class SearchStateError(errors.InvalidArgumentError, keras_tuner.errors.FatalError):
     """A saved search state that cannot be resumed; stops the search instead of failing a trial."""
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """absl's logging at WARNING inside the block, its previous level after."""
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
 
 
 def _unique(pairs, what):
@@ -203,7 +216,8 @@ class SearchCheckpoint(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         name = f"{CHECKPOINT_FOLDER}/epoch-{epoch + 1}"
-        self._checkpoint().write(os.path.join(self.directory, name))
+        with _quiet_absl():  # TensorFlow's saver logs an INFO line per save, which absl's app.run shows
+            self._checkpoint().write(os.path.join(self.directory, name))
         meta = {"format": FORMAT, "checkpoint": name, "epoch": epoch + 1, "history": self.history}
         files.atomic_write(self.state_path, json.dumps(dict(meta, settings=self.settings)))
         self._remove_stale(name)

@@ -102,6 +102,14 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
         **kwargs,
     ):
         self.engine = _check_engine(engine)
+        if kwargs.get("executions_per_trial", 1) != 1:
+            raise errors.invalid_argument(
+                "executions_per_trial",
+                "1: a PARSEC trial is one search run",
+                kwargs["executions_per_trial"],
+                "pass max_trials= for more runs (each with its own seed)",
+            )
+        kwargs.pop("executions_per_trial", None)
         if prior is not None:
             # Fails early, with the distribution's own message, on an incompatible prior.
             ArchitectureDistribution(search_space, prior=prior)
@@ -169,6 +177,8 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
         verbose=1,
         num_classes=None,
         augment=None,
+        validation_split=None,
+        image_size=None,
     ):
         """Runs `max_trials` PARSEC searches, resuming any that an earlier call left unfinished.
 
@@ -193,13 +203,30 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
             augment: optional per-example augmentation of the train and search
                 batches, e.g. `keras_parsec.data.preprocessing.search_augment(16)`
                 (crop, flip, cutout 16: paper 4.2).
+            validation_split: fraction of `x` held out (its last examples, as in
+                `model.fit`) to score the mode on, instead of `validation_data`.
+            image_size: resize every image to this side (int) or `(height, width)`.
+
+        Inputs: arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset` or a
+        Python generator of `(images, labels)`; labels as class indices or
+        one-hot rows. All are read into memory (a streamed search is not yet
+        supported).
         """
         # A worker's oracle is a client of the chief's and holds no trials of its own.
         saved = self._search_summary if getattr(self.oracle, "trials", None) else None
         if num_classes is None and saved:
             num_classes = saved.get("num_classes")
         train, search, validation, num_classes = data_lib.prepare_search_data(
-            x, y, validation_data, search_data, batch_size, num_classes, self.search_space, self.data_seed
+            x,
+            y,
+            validation_data,
+            search_data,
+            batch_size,
+            num_classes,
+            self.search_space,
+            self.data_seed,
+            validation_split=validation_split,
+            image_size=image_size,
         )
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise errors.invalid_argument("epochs", "a positive integer", epochs)

@@ -1,11 +1,13 @@
 """Tests for keras_parsec.data.arrays."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.data.arrays import search_dataset, split_train_search
+from keras_parsec.data.arrays import as_arrays, prepare_search_data, search_dataset, split_train_search
 
 
 def labelled(n, size=2, channels=1):
@@ -270,3 +272,88 @@ def test_initial_epoch_outside_the_run_is_refused():
     train, search = split_arrays(4, 4)
     with pytest.raises(errors.InvalidArgumentError, match="argument `initial_epoch`"):
         search_dataset(train, search, 2, epochs=2, initial_epoch=2)
+
+
+# ---------------------------------------------------------------- the inputs a Keras user passes
+
+
+def images_and_labels(n=12, size=8):
+    rng = np.random.default_rng(0)
+    return rng.random((n, size, size, 1)).astype("float32"), (np.arange(n) % 3).astype("int32")
+
+
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: (Batches(x, y, 5), None),
+        lambda x, y: (((x[i : i + 4], y[i : i + 4]) for i in range(0, len(x), 4)), None),  # a generator of batches
+        lambda x, y: (iter(list(zip(x, y))), None),  # an iterator of single examples
+        lambda x, y: (x, np.eye(3, dtype="float32")[y]),  # one-hot labels
+    ],
+    ids=["PyDataset", "generator of batches", "iterator of examples", "one-hot"],
+)
+def test_every_keras_input_gives_the_arrays_it_holds(make):
+    x, y = images_and_labels()
+    images, labels = as_arrays(*make(x, y))
+    np.testing.assert_array_equal(images, x)
+    np.testing.assert_array_equal(labels, y)
+
+
+@pytest.mark.parametrize(
+    "x, y, name, fix",
+    [
+        (images_and_labels()[0], np.array(["cat", "dog", "owl"] * 4), "`y`", "np.unique"),
+        (images_and_labels()[0], np.full((12, 3), 1 / 3, "float32"), "`y`", "argmax"),
+        (Batches(*images_and_labels(), 5), images_and_labels()[1], "`y`", "drop y"),
+        (iter([1, 2, 3]), None, "`x`", "yield"),
+        (iter([]), None, "`x`", "pass examples"),
+    ],
+    ids=["string labels", "soft labels", "labels beside a PyDataset", "not pairs", "empty generator"],
+)
+def test_inputs_that_cannot_be_read_say_how_to_convert_them(x, y, name, fix):
+    with pytest.raises(errors.ParsecError, match=f"(?s){name}.*{fix}"):
+        as_arrays(x, y)
+
+
+def test_validation_split_holds_out_the_last_examples_and_image_size_resizes_every_part():
+    x, y = images_and_labels(40)
+    space = kp.SearchSpace(num_cells=2, filters=4)
+    train, search, validation, num_classes = prepare_search_data(
+        x, y, None, None, 4, None, space, seed=0, validation_split=0.25, image_size=16
+    )
+    assert num_classes == 3
+    assert len(validation[0]) == 10 and len(train[0]) + len(search[0]) == 30
+    np.testing.assert_array_equal(validation[1], y[-10:])
+    assert {part[0].shape[1:] for part in (train, search, validation)} == {(16, 16, 1)}
+    np.testing.assert_allclose(validation[0], tf.image.resize(x[-10:], (16, 16)).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"validation_split": 1.5}, "`validation_split`"),
+        ({"validation_split": True}, "`validation_split`"),
+        ({"validation_split": 0.01}, "`validation_split`"),  # holds out no example of 40
+        ({"validation_split": 0.2, "validation_data": images_and_labels()}, "`validation_split`"),
+        ({"image_size": 0}, "`image_size`"),
+        ({"image_size": (8, 8, 1)}, "`image_size`"),
+    ],
+)
+def test_bad_validation_split_or_image_size_is_refused(kwargs, name):
+    x, y = images_and_labels(40)
+    validation_data = kwargs.pop("validation_data", None)
+    with pytest.raises(errors.ParsecError, match=name):  # InvalidArgumentError, or InvalidTypeError for a bool
+        prepare_search_data(x, y, validation_data, None, 4, None, kp.SearchSpace(num_cells=2, filters=4), 0, **kwargs)

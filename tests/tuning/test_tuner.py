@@ -292,6 +292,26 @@ def test_search_on_a_dataset(tmp_path, batched):
     assert model.num_classes == 10
 
 
+def test_search_with_validation_split_one_hot_labels_and_a_new_image_size(tmp_path):
+    x, y = digits(160)
+    recorder = EpochRecorder()
+    tuner = make_tuner(tmp_path, max_trials=1)
+    one_hot = np.eye(10, dtype="float32")[y]
+    tuner.search(
+        x, one_hot, validation_split=0.2, image_size=12, epochs=1, batch_size=32, verbose=0, callbacks=[recorder]
+    )
+    assert recorder.train_batches == 2  # 128 kept: 64 train, 64 search
+    assert tuner._search_summary == {"num_classes": 10, "input_shape": [12, 12, 1]}
+    assert tuner.oracle.trials["0"].status == "COMPLETED"
+
+
+def test_executions_per_trial_other_than_one_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(errors.InvalidArgumentError, match="executions_per_trial.*max_trials"):
+        make_tuner(tmp_path, executions_per_trial=3)
+    assert not list(tmp_path.iterdir())
+    make_tuner(tmp_path / "one", executions_per_trial=1)  # Keras Tuner's default is accepted
+
+
 def test_search_with_explicit_search_and_validation_data(tmp_path):
     x, y = digits(400)
     train, search, validation = (x[:128], y[:128]), (x[128:192], y[128:192]), (x[192:208], y[192:208])
