@@ -16,7 +16,7 @@ Public API:
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
     CellHyperModel                                         the same space for RandomSearch/Hyperband/Bayesian
-    plot_genotype, plot_search                             paper Figures 2 and 3
+    plot_genotype, plot_search, plot_distribution          paper Figures 2 and 3; pi as heatmaps
     split_train_search, search_dataset                     the train/search halves of a search
     preprocessing                                          tfds pipelines: CIFAR crop/flip/cutout, ImageNet crops
     Recipe, CIFAR10_RECIPE, IMAGENET_RECIPE                the final-training settings of the paper (DARTS)
@@ -54,7 +54,7 @@ from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchS
 from keras_parsec.tuning.hypermodel import CellHyperModel
 from keras_parsec.tuning.oracle import ParsecOracle
 from keras_parsec.tuning.tuner import ParsecTuner
-from keras_parsec.visualize import plot_genotype, plot_search
+from keras_parsec.visualize import plot_distribution, plot_genotype, plot_search
 
 __version__ = "0.3.0"
 
@@ -91,6 +91,7 @@ __all__ = [
     "count_params",
     "final_callbacks",
     "layers",
+    "plot_distribution",
     "plot_genotype",
     "plot_search",
     "preprocessing",

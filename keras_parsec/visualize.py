@@ -8,6 +8,8 @@ import collections.abc
 import math
 import os
 
+import numpy as np
+
 from keras_parsec.errors import invalid_argument, invalid_type
 from keras_parsec.space import Genotype
 
@@ -362,4 +364,68 @@ def plot_search(histories, path, labels=None) -> str:
         if any(label is not None for label in labels):
             ax.legend()
     figure.tight_layout()
+    return _save(figure, path)
+
+
+def edge_probabilities(distribution):
+    """Per cell type, edge (node, input) and operation: the expected number of the node's slots that pick it.
+
+    Args:
+        distribution: an `ArchitectureDistribution`.
+
+    Returns:
+        `(matrix [2, E, P], edge_labels)`: E edges (node n has n + 2 inputs),
+        P operations; each node's rows sum to 2 (its two slots).
+    """
+    space = distribution.space
+    probabilities = distribution.probabilities()  # [2, N, 2, M], choice j = input * P + operation
+    num_ops = len(space.operations)
+    rows, labels = [], []
+    for node in range(space.num_nodes):
+        for source in range(node + 2):
+            choices = slice(source * num_ops, (source + 1) * num_ops)
+            rows.append(probabilities[:, node, :, choices].sum(axis=1))  # [2, P]
+            name = ("c_{k-2}", "c_{k-1}")[source] if source < 2 else f"node {source - 2}"
+            labels.append(f"node {node} <- {name}")
+    return np.stack(rows, axis=1), labels
+
+
+def plot_distribution(distribution, path, title: str | None = None) -> str:
+    """Draws p(alpha | pi) as two heatmaps (normal, reduction cell): one row per edge, one column per operation.
+
+    Each entry is the expected number of the node's two slots that take that
+    input through that operation (`edge_probabilities`); a learnt preference
+    shows as dark entries against the uniform distribution's even shade.
+
+    Args:
+        distribution: an `ArchitectureDistribution` (e.g. `tuner.get_best_distribution()`).
+        path: image file to write (PNG, SVG, PDF...); its folder is created.
+        title: optional figure title.
+
+    Returns:
+        `path`, as a str.
+    """
+    from keras_parsec.distribution import ArchitectureDistribution
+
+    if not isinstance(distribution, ArchitectureDistribution):
+        raise invalid_type(
+            "distribution",
+            "a keras_parsec.ArchitectureDistribution",
+            distribution,
+            "pass tuner.get_best_distribution()",
+        )
+    path = _check_path(path)
+    if title is not None and not isinstance(title, str):
+        raise invalid_type("title", "a str or None", title, 'pass e.g. title="seed 0"')
+    matrix, labels = edge_probabilities(distribution)
+    operations = distribution.space.operations
+    figure, axes = _figure((4 + 0.55 * len(operations) * 2, 1.5 + 0.32 * len(labels)), 2)
+    for axis, cell, values in zip(axes, ("normal cell", "reduction cell"), matrix):
+        image = axis.imshow(values, cmap="Blues", vmin=0.0, vmax=max(1e-6, float(matrix.max())), aspect="auto")
+        axis.set_xticks(range(len(operations)), operations, rotation=60, ha="right", fontsize=8)
+        axis.set_yticks(range(len(labels)), labels if axis is axes[0] else [], fontsize=8)  # same rows
+        axis.set_title(cell)
+    figure.colorbar(image, ax=list(axes), label="expected slots per node")
+    if title:
+        figure.suptitle(title)
     return _save(figure, path)

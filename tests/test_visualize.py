@@ -4,6 +4,7 @@ import builtins
 import os
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 import keras_parsec as kp
@@ -93,3 +94,30 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         kp.plot_search({"entropy": [1.0]}, str(tmp_path / "x.png"))
+
+
+def test_edge_probabilities_count_each_nodes_two_slots_and_show_what_pi_prefers():
+    space = kp.SearchSpace(num_cells=2, filters=4, num_nodes=3)
+    uniform = kp.ArchitectureDistribution(space)
+    matrix, labels = visualize.edge_probabilities(uniform)
+    assert matrix.shape == (2, 2 + 3 + 4, len(space.operations)) and len(labels) == 9
+    assert labels[0] == "node 0 <- c_{k-2}" and labels[-1] == "node 2 <- node 1"
+    np.testing.assert_allclose(matrix[:, :2].sum(axis=(1, 2)), 2.0, rtol=1e-5)  # node 0: two slots
+    np.testing.assert_allclose(matrix[:, :2], 2.0 / (2 * len(space.operations)), rtol=1e-5)  # uniform
+    logits = uniform.logits.numpy()
+    logits[0, 0, :, space.operations.index("sep_conv_3x3")] = 10.0  # node 0 of the normal cell: c_{k-2} by sep_conv
+    skewed = kp.ArchitectureDistribution(space)
+    skewed.logits.assign(logits)
+    matrix, _ = visualize.edge_probabilities(skewed)
+    assert matrix[0, 0, space.operations.index("sep_conv_3x3")] > 1.99
+    np.testing.assert_allclose(matrix[1], visualize.edge_probabilities(uniform)[0][1], rtol=1e-5)  # reduce untouched
+
+
+def test_plot_distribution_writes_an_image_and_checks_its_arguments(tmp_path):
+    distribution = kp.ArchitectureDistribution(kp.SearchSpace(num_cells=2, filters=4, num_nodes=2))
+    path = kp.plot_distribution(distribution, tmp_path / "pictures" / "pi.png", title="uniform")
+    assert matplotlib.image.imread(path).shape[0] > 100
+    with pytest.raises(InvalidTypeError, match="`distribution`"):
+        kp.plot_distribution(kp.DARTS_V2, tmp_path / "x.png")
+    with pytest.raises(InvalidTypeError, match="`title`"):
+        kp.plot_distribution(distribution, tmp_path / "x.png", title=3)
