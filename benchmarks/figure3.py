@@ -1,13 +1,24 @@
-"""The paper's Figure 3 on scikit-learn digits: entropy of p(alpha | pi) and the mode's accuracy per epoch.
+"""The paper's Figure 3 on scikit-learn digits, read against a null: does pi learn anything?
 
-One `ParsecTuner` search with one run per seed (run i uses seed i); each run's
-per-epoch history (entropy of the architecture distribution and validation
-accuracy of its mode) is kept by the oracle and drawn with `plot_search`.
+For each K in `--num_samples` and for the null (K=1: the update of pi then
+carries no information about any architecture, yet Adam still walks every
+logit), one `ParsecTuner` search with one run per seed (run i uses seed i),
+all of the same length. Per epoch it keeps the entropy of p(alpha | pi),
+log p(mode | pi) and the mode's accuracy on held-out digits with the shared
+weights. It prints, per seed, the gap of each K to its null; the agreement of
+the seeds' modes slot by slot against chance; the share of `skip_connect` and
+of parameter-free operations in the modes' normal cells (DARTS' collapse);
+and, with `--from_scratch`, the modes trained from scratch against uniformly
+random genotypes trained the same way (two initialisations each): the modes'
+percentile among them.
 
-    python benchmarks/figure3.py                                  # 3 seeds, 12 epochs
-    python benchmarks/figure3.py --seeds=1 --epochs=2 --examples=128   # smoke run
+    python benchmarks/figure3.py                                   # 3 seeds, K=4 and its null, 12 epochs
+    python benchmarks/figure3.py --num_samples=4,8 --epochs=105 --examples=1200 --from_scratch   # issue 15
+    python benchmarks/figure3.py --seeds=1 --epochs=2 --examples=128 --random=2 --from_scratch   # smoke run
 """
 
+import collections
+import os
 import shutil
 import tempfile
 import time
@@ -17,14 +28,97 @@ from absl import app, flags
 
 flags.DEFINE_integer("num_cells", 3, "Cells of the search network.")
 flags.DEFINE_integer("filters", 4, "Initial filters of the search network.")
-flags.DEFINE_integer("num_samples", 4, "K, architectures per search step.")
-flags.DEFINE_integer("seeds", 3, "Search runs, one per seed.")
+flags.DEFINE_list("num_samples", ["4"], "The K values searched, each beside the null (K=1).")
+flags.DEFINE_integer("seeds", 3, "Search runs per K, one per seed.")
 flags.DEFINE_integer("epochs", 12, "Search epochs per run.")
 flags.DEFINE_integer("examples", 512, "Digits used by the search (split into train and search halves).")
 flags.DEFINE_integer("validation", 300, "Digits the mode is scored on (disjoint from the search's).")
 flags.DEFINE_integer("batch_size", 32, "Examples per train and per search batch.")
+flags.DEFINE_bool("from_scratch", False, "Train the modes and random genotypes from scratch and rank them.")
+flags.DEFINE_integer("random", 10, "Uniformly random genotypes trained from scratch (with --from_scratch).")
+flags.DEFINE_integer("final_epochs", 10, "Epochs of each from-scratch training.")
 flags.DEFINE_string("path", "benchmarks/results/figure3.png", "PNG to write.")
 FLAGS = flags.FLAGS
+
+PARAMETER_FREE = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "none")
+
+
+def mode_log_prob_callback():
+    """A callback that adds log p(mode | pi) to each epoch's logs (the oracle keeps them in the history)."""
+    import keras
+
+    class ModeLogProb(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                distribution = self.model.distribution
+                logs["mode_log_prob"] = float(distribution.log_prob(distribution.mode())[0])
+
+    return ModeLogProb()
+
+
+def search(k, data, space, directory):
+    """One search of `FLAGS.seeds` runs with K = `k`; returns `[(seed, run record)]`."""
+    import keras_parsec as kp
+
+    (x, y), validation = data
+    tuner = kp.ParsecTuner(
+        space, num_samples=k, max_trials=FLAGS.seeds, seed=0, directory=directory, project_name=f"k{k}"
+    )
+    tuner.search(
+        x,
+        y,
+        validation_data=validation,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        verbose=0,
+        callbacks=[mode_log_prob_callback()],
+    )
+    runs = sorted(tuner.oracle.runs.items())
+    return [(tuner.oracle.trials[t].hyperparameters.values["seed"], run) for t, run in runs]
+
+
+def normal_cell_shares(genotype):
+    """(share of skip_connect, share of parameter-free operations) among the normal cell's edges."""
+    ops = [op for op, _ in genotype.normal]
+    return ops.count("skip_connect") / len(ops), sum(op in PARAMETER_FREE for op in ops) / len(ops)
+
+
+def slot_agreement(genotypes):
+    """Mean over pairs of genotypes of the share of slots (cell, node, slot) with the same (operation, input)."""
+    slots = [list(g.normal) + list(g.reduce) for g in genotypes]
+    pairs = [(a, b) for i, a in enumerate(slots) for b in slots[i + 1 :]]
+    if not pairs:
+        return float("nan")
+    return float(np.mean([np.mean([x == y for x, y in zip(a, b)]) for a, b in pairs]))
+
+
+def chance_agreement(space):
+    """Expected slot agreement of two uniform samples: the mean over slots of 1 / (number of choices)."""
+    return float(np.mean([1.0 / space.num_choices(node) for node in range(space.num_nodes)]))
+
+
+def from_scratch(genotype, data, test, seed):
+    """Held-out accuracy of `genotype` trained from scratch with one small recipe and initialisation `seed`."""
+    import keras
+
+    import keras_parsec as kp
+
+    (x, y), validation = data
+    keras.utils.set_random_seed(seed)
+    recipe = kp.Recipe(
+        num_cells=FLAGS.num_cells,
+        filters=FLAGS.filters,
+        epochs=FLAGS.final_epochs,
+        batch_size=FLAGS.batch_size,
+        auxiliary_weight=0.0,
+        drop_path_rate=0.0,
+        image_size=x.shape[1],
+    )
+    model = kp.train_final_network(
+        genotype, np.concatenate([x, validation[0]]), np.concatenate([y, validation[1]]),
+        num_classes=10, input_shape=x.shape[1:], recipe=recipe, verbose=0,
+    )  # fmt: skip
+    return float(model.evaluate(*test, verbose=0)[1])
 
 
 def main(argv):
@@ -33,33 +127,67 @@ def main(argv):
 
     images, labels = kp.data.load_digits_images()
     order = np.random.default_rng(0).permutation(len(images))
-    search, validation = order[: FLAGS.examples], order[FLAGS.examples : FLAGS.examples + FLAGS.validation]
+    used = order[: FLAGS.examples]
+    validation = order[FLAGS.examples : FLAGS.examples + FLAGS.validation]
+    test = order[FLAGS.examples + FLAGS.validation :]
+    data = ((images[used], labels[used]), (images[validation], labels[validation]))
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
+    ks = [int(k) for k in FLAGS.num_samples]
+    steps = FLAGS.epochs * (FLAGS.examples // 2 // FLAGS.batch_size)
+    print(
+        f"digits, {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.examples} search digits, "
+        f"batch {FLAGS.batch_size}, {FLAGS.epochs} epochs = {steps} steps; K in {ks} and the null K=1; "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    results = {}
     directory = tempfile.mkdtemp(prefix="figure3_")
-    start = time.perf_counter()
     try:
-        tuner = kp.ParsecTuner(
-            space, num_samples=FLAGS.num_samples, max_trials=FLAGS.seeds, seed=0, directory=directory
-        )
-        tuner.search(
-            images[search],
-            labels[search],
-            validation_data=(images[validation], labels[validation]),
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            verbose=0,
-        )
-        runs = sorted(tuner.oracle.runs.items())
-        seeds = [tuner.oracle.trials[trial_id].hyperparameters.values["seed"] for trial_id, _ in runs]
+        for k in [1] + ks:
+            start = time.perf_counter()
+            results[k] = search(k, data, space, directory)
+            print(
+                f"K={k}: {len(results[k])} runs in {time.perf_counter() - start:.0f} s; load {os.getloadavg()[0]:.2f}"
+            )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    print(f"{len(runs)} runs, {FLAGS.epochs} epochs, K={FLAGS.num_samples}: {time.perf_counter() - start:.0f} s")
-    for seed, (_, run) in zip(seeds, runs):
-        history = run["history"]
-        print(f"  seed {seed}: entropy {np.round(history['entropy'], 2).tolist()}")
-        print(f"          mode val_accuracy {np.round(history['val_accuracy'], 3).tolist()}")
-    labels = [f"seed {seed}" for seed in seeds]
-    print(f"Figure 3: {kp.plot_search([run['history'] for _, run in runs], FLAGS.path, labels=labels)}")
+
+    null = dict(results[1])
+    print("\nper seed, at the last epoch: K's value | its null's (K=1, same seed and length)")
+    header = ("K", "seed", "entropy", "gap", "log p(mode)", "mode val acc", "skip", "free")
+    print(" ".join(f"{h:>{w}s}" for h, w in zip(header, (3, 4, 16, 6, 18, 14, 5, 5))))
+    modes = collections.defaultdict(list)
+    for k in [1] + ks:
+        for seed, run in results[k]:
+            history, reference = run["history"], null[seed]["history"]
+            genotype = kp.Genotype.from_dict(run["mode"])
+            modes[k].append(genotype)
+            skip, free = normal_cell_shares(genotype)
+            print(
+                f"{k:3d} {seed:4d} {history['entropy'][-1]:7.2f} | {reference['entropy'][-1]:6.2f} "
+                f"{reference['entropy'][-1] - history['entropy'][-1]:6.2f} "
+                f"{history['mode_log_prob'][-1]:8.2f} | {reference['mode_log_prob'][-1]:7.2f} "
+                f"{history['val_accuracy'][-1]:6.3f} | {reference['val_accuracy'][-1]:5.3f} {skip:5.2f} {free:5.2f}"
+            )
+    chance = chance_agreement(space)
+    print(f"\nagreement of the seeds' modes, slot by slot (operation and input); chance {chance:.3f}")
+    for k in [1] + ks:
+        print(f"  K={k}: {slot_agreement(modes[k]):.3f}")
+
+    if FLAGS.from_scratch:
+        held_out = (images[test], labels[test])
+        randoms = kp.ArchitectureDistribution(space).sample(FLAGS.random, seed=10_000)
+        random_scores = [np.mean([from_scratch(g, data, held_out, s) for s in (1, 2)]) for g in randoms]
+        print(f"\nfrom scratch ({FLAGS.final_epochs} epochs, held-out {len(test)} digits, mean of 2 initialisations)")
+        print(f"  {FLAGS.random} random genotypes: {np.round(sorted(random_scores), 3).tolist()}")
+        for k in [1] + ks:
+            for seed, genotype in zip([s for s, _ in results[k]], modes[k]):
+                score = np.mean([from_scratch(genotype, data, held_out, s) for s in (1, 2)])
+                percentile = 100.0 * np.mean([score > r for r in random_scores])
+                print(f"  K={k} seed {seed} mode: {score:.3f}, above {percentile:.0f}% of the random genotypes")
+
+    histories = [run["history"] for k in [1] + ks for _, run in results[k]]
+    labels = [f"K={k} seed {seed}" for k in [1] + ks for seed, _ in results[k]]
+    print(f"\nFigure 3: {kp.plot_search(histories, FLAGS.path, labels=labels)}")
 
 
 if __name__ == "__main__":

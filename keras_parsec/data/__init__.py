@@ -5,6 +5,6 @@ preprocessing   tensorflow-datasets pipelines: CIFAR crop/flip/cutout, ImageNet 
 """
 
 from keras_parsec.data import arrays, preprocessing
-from keras_parsec.data.arrays import search_dataset, split_train_search
+from keras_parsec.data.arrays import load_digits_images, search_dataset, split_train_search
 
-__all__ = ["arrays", "preprocessing", "search_dataset", "split_train_search"]
+__all__ = ["arrays", "load_digits_images", "preprocessing", "search_dataset", "split_train_search"]
