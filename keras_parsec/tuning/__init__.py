@@ -3,12 +3,13 @@
 tuner       `ParsecTuner`: one PARSEC run per trial, resume, results
 oracle      `ParsecOracle`: pi, mode and entropy per trial; successive halving
 checkpoint  the resumable search state of a trial
+callbacks   per trial: reports to the oracle, a TensorBoard folder with HParams and pi, a time estimate
 halving     the successive-halving rule
 hypermodel  `CellHyperModel`: the same space for Keras Tuner's own tuners
 ranking     genotypes scored on a trained supernet's shared weights
 chief       Keras Tuner's distributed chief, and which multi-worker process writes
 """
 
-from keras_parsec.tuning import chief, halving, hypermodel, oracle, ranking, tuner
+from keras_parsec.tuning import callbacks, checkpoint, chief, halving, hypermodel, oracle, ranking, tuner
 
-__all__ = ["chief", "halving", "hypermodel", "oracle", "ranking", "tuner"]
+__all__ = ["callbacks", "checkpoint", "chief", "halving", "hypermodel", "oracle", "ranking", "tuner"]

@@ -16,11 +16,10 @@ from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
 from keras_parsec.tuning import chief
+from keras_parsec.tuning.callbacks import EpochReport, TrialTime, trial_callbacks
 from keras_parsec.tuning.checkpoint import SearchCheckpoint, SearchStateError
 from keras_parsec.tuning.oracle import (
-    REMAINING_EPOCHS,
     RUN_FILE,
-    STOPPED,
     ParsecOracle,
     run_record,
     write_json_atomically,
@@ -286,6 +285,8 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
         if initial_epoch and verbose:
             print(f"Resuming trial {trial.trial_id} from epoch {initial_epoch}/{epochs}.")
         if initial_epoch < epochs:
+            if verbose:
+                callbacks = list(callbacks) + [TrialTime(trial.trial_id)]
             dataset = data_lib.search_dataset(
                 train,
                 search,
@@ -301,7 +302,7 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
                 epochs=epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
-                callbacks=list(callbacks) + [checkpoint] + self._report_callbacks(trial),
+                callbacks=trial_callbacks(callbacks, trial) + [checkpoint] + self._report_callbacks(trial),
                 verbose=verbose,
             )
         # The record goes through the project directory, which the chief shares
@@ -546,28 +547,6 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
 
     def set_state(self, state):
         self._search_summary = state.get("search_summary")
-
-
-class EpochReport(keras.callbacks.Callback):
-    """Reports each epoch's logs to the oracle and stops the run when it answers STOPPED.
-
-    Args:
-        oracle: the `ParsecOracle`, or Keras Tuner's client of the chief's.
-        trial_id: the run's trial id.
-    """
-
-    def __init__(self, oracle, trial_id):
-        super().__init__()
-        self.oracle = oracle
-        self.trial_id = trial_id
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = {name: float(value) for name, value in (logs or {}).items()}
-        # Tells the oracle whether a stop would still save anything (no rung at the last epoch).
-        metrics[REMAINING_EPOCHS] = float(self.params["epochs"] - epoch - 1)
-        trial = self.oracle.update_trial(self.trial_id, metrics, step=epoch)
-        if trial.status == STOPPED:
-            self.model.stop_training = True
 
 
 def _check_engine(engine):

@@ -543,7 +543,8 @@ BAD_INPUTS = {
     "negative label": (bad(y=lambda x, y: np.where(y == 0, -1, y)), "InvalidArgument", "`y`"),
     "fewer labels": (bad(y=lambda x, y: y[:-1]), "InvalidArgument", "`y`"),
     "more labels": (bad(y=lambda x, y: np.concatenate([y, y[:1]])), "InvalidArgument", "`y`"),
-    "one-hot labels": (bad(y=lambda x, y: np.eye(10, dtype="float32")[y]), "InvalidArgument", "`y`"),
+    "soft labels": (bad(y=lambda x, y: np.full((len(y), 10), 0.1, "float32")), "InvalidArgument", "`y`"),
+    "class names": (bad(y=lambda x, y: np.array([f"digit {v}" for v in y])), "InvalidType", "`y`"),
     "fractional labels": (bad(y=lambda x, y: y + 0.5), "InvalidType", "`y`"),
     "no labels": (bad(y=None), "InvalidArgument", "`y`"),
     "labels with a dataset": (
