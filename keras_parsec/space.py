@@ -15,10 +15,9 @@ import ast
 import collections
 import collections.abc
 import json
-import numbers
 
 from keras_parsec import files
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 
 OPERATIONS = (
     "max_pool_3x3",
@@ -38,16 +37,12 @@ _GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 _LITERAL_ERRORS = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _is_sequence(value):
     return isinstance(value, collections.abc.Sequence) and not isinstance(value, (str, bytes))
 
 
 def _check_positive_int(name, value, example):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}={example}")
     if value < 1:
         raise invalid_argument(
@@ -60,7 +55,7 @@ def _check_positive_int(name, value, example):
 
 
 def _check_index(name, value, stop, what):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int in [0, {stop})")
     if not 0 <= value < stop:
         raise invalid_argument(
@@ -285,7 +280,7 @@ def _normalise_cell(field, cell):
         if not _is_sequence(pair) or len(pair) != 2:
             raise invalid_type(name, "an (operation, input_index) pair", pair, f"pass {example}")
         operation, input_index = pair
-        if not isinstance(operation, str) or not _is_int(input_index):
+        if not isinstance(operation, str) or not is_int(input_index):
             raise invalid_type(name, "a (str, int) pair", pair, "write the pair as ('sep_conv_3x3', 0)")
         if operation not in OPERATIONS:
             fix = "use one of the DARTS operations above"
@@ -316,7 +311,7 @@ def _normalise_concat(field, concat, num_nodes):
         raise invalid_argument(field, "at least one node index", concat, fix)
     indices = []
     for i, index in enumerate(concat):
-        if not _is_int(index):
+        if not is_int(index):
             raise invalid_type(f"{field}[{i}]", "an int", index, fix)
         if not _NUM_CELL_INPUTS <= index < stop:
             raise invalid_argument(
@@ -341,7 +336,7 @@ def _literal(node):
         and 1 <= len(node.args) <= 3
     ):
         args = [ast.literal_eval(arg) for arg in node.args]
-        if all(_is_int(arg) for arg in args):
+        if all(is_int(arg) for arg in args):
             return range(*args)
         raise ValueError("range() takes int literals only")
     return ast.literal_eval(node)

@@ -26,7 +26,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype
 
 # PyTorch's BatchNorm2d defaults, which DARTS trains with (momentum 0.1 there).
@@ -40,12 +40,8 @@ _STRIDES = (1, 2)
 # ------------------------------------------------------------------ validation
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_filters(value, minimum=1, name="filters"):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}=16")
     if value < minimum:
         raise invalid_argument(name, f"an integer >= {minimum}", value, f"pass {name} >= {minimum}, e.g. {name}=16")
@@ -53,7 +49,7 @@ def _check_filters(value, minimum=1, name="filters"):
 
 
 def _check_strides(value):
-    if not _is_int(value) or value not in _STRIDES:
+    if not is_int(value) or value not in _STRIDES:
         raise invalid_argument("strides", "1 or 2", value, "pass strides=1 (normal cell) or strides=2 (reduce cell)")
     return int(value)
 
@@ -404,7 +400,7 @@ class DropPath(keras.layers.Layer):
     def __init__(self, rate: float, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _check_rate("rate", rate)
-        if seed is not None and not _is_int(seed):
+        if seed is not None and not is_int(seed):
             raise invalid_type("seed", "an int or None", seed, "pass e.g. seed=0")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

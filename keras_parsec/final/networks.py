@@ -13,7 +13,7 @@ import threading
 
 import keras
 
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell, to_genotype
 from keras_parsec.space import SearchSpace
 
@@ -26,12 +26,8 @@ _AUXILIARY_FILTERS = (128, 768)
 _IMAGENET_STEM_STRIDES = 8  # three stride-2 convolutions
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_int(name, value, minimum, example):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}={example}")
     if value < minimum:
         raise invalid_argument(
@@ -53,7 +49,7 @@ def check_input_shape(input_shape):
     fix = "pass (height, width, channels), e.g. input_shape=(32, 32, 3)"
     if not isinstance(input_shape, collections.abc.Sequence) or isinstance(input_shape, str) or len(input_shape) != 3:
         raise invalid_argument("input_shape", "a (height, width, channels) tuple", input_shape, fix)
-    if not all(_is_int(side) and side >= 1 for side in input_shape):
+    if not all(is_int(side) and side >= 1 for side in input_shape):
         raise invalid_argument("input_shape", "three positive ints", input_shape, fix)
     return tuple(int(side) for side in input_shape)
 

@@ -18,7 +18,7 @@ import numbers
 import keras
 import keras_tuner
 
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.networks import check_input_shape
 from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype, SearchSpace
 
@@ -27,10 +27,6 @@ _NUM_CELL_INPUTS = 2
 _SEPARATOR = "@"
 # CellNetwork arguments that CellHyperModel sets itself.
 _RESERVED_NETWORK_ARGUMENTS = ("genotype", "num_classes", "num_cells", "filters", "input_shape")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_search_space(search_space):
@@ -67,11 +63,11 @@ def hyperparameter_name(cell_type: str, node: int, slot: int) -> str:
     """
     if cell_type not in CELL_TYPES:
         raise invalid_argument("cell_type", f"one of {CELL_TYPES}", cell_type, 'pass "normal" or "reduce"')
-    if not _is_int(node):
+    if not is_int(node):
         raise invalid_type("node", "an int", node, "pass an intermediate node index, e.g. node=0")
     if node < 0:
         raise invalid_argument("node", "an intermediate node index >= 0", node, "pass e.g. node=0")
-    if not _is_int(slot) or slot not in range(SLOTS_PER_NODE):
+    if not is_int(slot) or slot not in range(SLOTS_PER_NODE):
         raise invalid_argument("slot", "0 or 1 (every node has two input slots)", slot, "pass slot=0 or slot=1")
     return f"{cell_type}/node_{int(node)}/slot_{int(slot)}"
 
@@ -90,7 +86,7 @@ def choice_value(operation: str, input_index: int) -> str:
         raise invalid_argument(
             "operation", f"an operation name, one of {', '.join(OPERATIONS)}", operation, "use a name from OPERATIONS"
         )
-    if not _is_int(input_index):
+    if not is_int(input_index):
         raise invalid_type("input_index", "an int", input_index, "pass e.g. input_index=1")
     if input_index < 0:
         raise invalid_argument(
@@ -367,7 +363,7 @@ class CellHyperModel(keras_tuner.HyperModel):
         **network_kwargs,
     ):
         self.search_space = _check_search_space(search_space)
-        if not _is_int(num_classes):
+        if not is_int(num_classes):
             raise invalid_type("num_classes", "an int", num_classes, "pass e.g. num_classes=10")
         if num_classes < 2:
             raise invalid_argument("num_classes", "an integer >= 2", num_classes, "pass e.g. num_classes=10")
