@@ -30,7 +30,8 @@ OPERATIONS = (
 )
 CELL_TYPES = ("normal", "reduce")
 
-_NUM_CELL_INPUTS = 2
+# The two inputs of every cell: the outputs of the two cells before it.
+NUM_CELL_INPUTS = 2
 _CONFIG_KEYS = ("num_cells", "filters", "num_nodes", "operations", "stem_multiplier")
 _GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 # What `ast.literal_eval` raises on text that is not a plain literal.
@@ -158,7 +159,7 @@ class SearchSpace:
     def num_inputs(self, node: int) -> int:
         """Returns the number of inputs of `node`: 2 cell inputs + `node` nodes."""
         node = _check_index("node", node, self._num_nodes, "an intermediate node index")
-        return node + _NUM_CELL_INPUTS
+        return node + NUM_CELL_INPUTS
 
     def num_choices(self, node: int) -> int:
         """Returns the number of (operation, input) options of one pair of `node`."""
@@ -200,7 +201,7 @@ class SearchSpace:
     @property
     def concat(self) -> tuple:
         """Node indices concatenated into the cell output: all intermediate nodes."""
-        return tuple(range(_NUM_CELL_INPUTS, self._num_nodes + _NUM_CELL_INPUTS))
+        return tuple(range(NUM_CELL_INPUTS, self._num_nodes + NUM_CELL_INPUTS))
 
     def num_architectures(self) -> int:
         """Returns the number of distinct genotypes (normal and reduce cell).
@@ -288,7 +289,7 @@ def _normalise_cell(field, cell):
                 fix += " ('none' is not a choice: every node takes exactly two inputs)"
             raise invalid_argument(name, f"an operation name, one of {', '.join(OPERATIONS)}", pair, fix)
         node = i // 2
-        stop = node + _NUM_CELL_INPUTS
+        stop = node + NUM_CELL_INPUTS
         if not 0 <= input_index < stop:
             raise invalid_argument(
                 name,
@@ -303,7 +304,7 @@ def _normalise_cell(field, cell):
 
 def _normalise_concat(field, concat, num_nodes):
     """Checks a concat list and returns it as a tuple of ints."""
-    stop = num_nodes + _NUM_CELL_INPUTS
+    stop = num_nodes + NUM_CELL_INPUTS
     fix = f"pass node indices from range(2, {stop}), e.g. {field}=range(2, {stop})"
     if not _is_sequence(concat):
         raise invalid_type(field, "a list, tuple or range of node indices", concat, fix)
@@ -313,7 +314,7 @@ def _normalise_concat(field, concat, num_nodes):
     for i, index in enumerate(concat):
         if not is_int(index):
             raise invalid_type(f"{field}[{i}]", "an int", index, fix)
-        if not _NUM_CELL_INPUTS <= index < stop:
+        if not NUM_CELL_INPUTS <= index < stop:
             raise invalid_argument(
                 f"{field}[{i}]",
                 f"an intermediate node index in [2, {stop}) for a cell of {num_nodes} nodes",
@@ -569,6 +570,27 @@ class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce r
         return f"Genotype({fields})"
 
     __str__ = __repr__
+
+
+def to_genotype(genotype, name: str = "genotype") -> Genotype:
+    """Returns `genotype` as a `Genotype`, accepting a Genotype or its `to_dict()`.
+
+    Args:
+        genotype: a `Genotype` or the dict of its `to_dict()`.
+        name: the argument's name in the error messages.
+
+    Returns:
+        The `Genotype`.
+
+    Raises:
+        InvalidTypeError: for anything else.
+        InvalidArgumentError: for a malformed dict.
+    """
+    if isinstance(genotype, Genotype):
+        return genotype
+    if isinstance(genotype, collections.abc.Mapping):
+        return Genotype.from_dict(genotype)
+    raise invalid_type(name, "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2")
 
 
 # The two cells published with DARTS (Liu et al., 2019): first and second order.

@@ -27,13 +27,12 @@ import keras
 from keras import ops
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
-from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype
+from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, to_genotype
 
 # PyTorch's BatchNorm2d defaults, which DARTS trains with (momentum 0.1 there).
 BATCH_NORM_MOMENTUM = 0.9
 BATCH_NORM_EPSILON = 1e-5
 
-_NUM_CELL_INPUTS = 2
 _STRIDES = (1, 2)
 
 
@@ -66,20 +65,6 @@ def _check_bool(name, value):
     if not isinstance(value, bool):
         raise invalid_type(name, "a bool", value, f"pass {name}=True or {name}=False")
     return value
-
-
-def to_genotype(genotype, name="genotype") -> Genotype:
-    """Returns `genotype` as a `Genotype`, accepting a Genotype or its `to_dict()`.
-
-    Raises:
-        InvalidTypeError: for anything else.
-        InvalidArgumentError: for a malformed dict.
-    """
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, collections.abc.Mapping):
-        return Genotype.from_dict(genotype)
-    raise invalid_type(name, "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2")
 
 
 def _check_4d(name, shape):
@@ -549,7 +534,7 @@ class Cell(keras.layers.Layer):
         pairs = getattr(genotype, cell_type)
         self.concat = getattr(genotype, f"{cell_type}_concat")
         self.input_indices = tuple(index for _, index in pairs)
-        self.strides = tuple(2 if reduce and index < _NUM_CELL_INPUTS else 1 for index in self.input_indices)
+        self.strides = tuple(2 if reduce and index < NUM_CELL_INPUTS else 1 for index in self.input_indices)
         self.node_operations = [
             OPERATION_LAYERS[name](filters, strides) for (name, _), strides in zip(pairs, self.strides, strict=True)
         ]
@@ -561,7 +546,7 @@ class Cell(keras.layers.Layer):
         return self.filters * len(self.concat)
 
     def _split_shapes(self, input_shape):
-        if not isinstance(input_shape, collections.abc.Sequence) or len(input_shape) != _NUM_CELL_INPUTS:
+        if not isinstance(input_shape, collections.abc.Sequence) or len(input_shape) != NUM_CELL_INPUTS:
             raise invalid_argument(
                 "inputs", "a list [s0, s1] of the two previous cell outputs", input_shape, "call cell([s0, s1])"
             )

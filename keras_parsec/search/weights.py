@@ -18,8 +18,7 @@ import numpy as np
 
 from keras_parsec import space as space_lib
 from keras_parsec.search import ops
-
-NUM_CELL_INPUTS = 2
+from keras_parsec.space import NUM_CELL_INPUTS
 
 
 def weight_layout(operation, channels, stride):

@@ -20,10 +20,9 @@ import keras_tuner
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.networks import check_input_shape
-from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype, SearchSpace
+from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, Genotype, SearchSpace, to_genotype
 
 SLOTS_PER_NODE = 2
-_NUM_CELL_INPUTS = 2
 _SEPARATOR = "@"
 # CellNetwork arguments that CellHyperModel sets itself.
 _RESERVED_NETWORK_ARGUMENTS = ("genotype", "num_classes", "num_cells", "filters", "input_shape")
@@ -38,16 +37,6 @@ def _check_search_space(search_space):
             "pass e.g. keras_parsec.SearchSpace(num_cells=8)",
         )
     return search_space
-
-
-def _to_genotype(genotype):
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, collections.abc.Mapping):
-        return Genotype.from_dict(genotype)
-    raise invalid_type(
-        "genotype", "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2"
-    )
 
 
 def hyperparameter_name(cell_type: str, node: int, slot: int) -> str:
@@ -133,7 +122,7 @@ def parse_choice_value(value: str, node: int | None = None, name: str = "value")
         )
     input_index = int(index)
     if node is not None:
-        stop = node + _NUM_CELL_INPUTS
+        stop = node + NUM_CELL_INPUTS
         if input_index >= stop:
             raise invalid_argument(
                 name,
@@ -191,7 +180,7 @@ def genotype_to_values(genotype: Genotype) -> dict:
     genotype_to_values(DARTS_V2)["normal/node_3/slot_1"]  # "dil_conv_3x3@2"
     ```
     """
-    genotype = _to_genotype(genotype)
+    genotype = to_genotype(genotype)
     values = {}
     for cell_type in CELL_TYPES:
         for position, (operation, input_index) in enumerate(getattr(genotype, cell_type)):
