@@ -19,15 +19,23 @@ import json
 from keras_parsec import files
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
 
-OPERATIONS = (
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
+# What both the search engine (`search/ops.py`) and the final layers
+# (`final/layers.py`) build each candidate operation from: its kind ("max_pool",
+# "avg_pool", "skip", "sep_conv": two ReLU, depthwise, 1x1, BN blocks,
+# "dil_conv": ReLU, dilated depthwise, 1x1, BN), kernel side and dilation.
+OperationSpec = collections.namedtuple("OperationSpec", "kind kernel_size dilation")
+OPERATION_SPECS = {
+    "max_pool_3x3": OperationSpec("max_pool", 3, 1),
+    "avg_pool_3x3": OperationSpec("avg_pool", 3, 1),
+    "skip_connect": OperationSpec("skip", 1, 1),
+    "sep_conv_3x3": OperationSpec("sep_conv", 3, 1),
+    "sep_conv_5x5": OperationSpec("sep_conv", 5, 1),
+    "dil_conv_3x3": OperationSpec("dil_conv", 3, 2),
+    "dil_conv_5x5": OperationSpec("dil_conv", 5, 2),
+}
+OPERATIONS = tuple(OPERATION_SPECS)
+# PyTorch's BatchNorm2d epsilon, which DARTS searches and trains with.
+BATCH_NORM_EPSILON = 1e-5
 CELL_TYPES = ("normal", "reduce")
 
 # The two inputs of every cell: the outputs of the two cells before it.
@@ -93,6 +101,43 @@ def _check_operations(operations):
                 f"list {operation!r} only once",
             )
     return tuple(operations)
+
+
+def _is_convolution_or_reduction(operation, stride):
+    kind = OPERATION_SPECS[operation].kind
+    return kind in ("sep_conv", "dil_conv") or (kind == "skip" and stride > 1)
+
+
+def has_weights(operation: str, stride: int = 1) -> bool:
+    """Whether `operation` at `stride` has weights.
+
+    Pools have none, nor has `skip_connect` at stride 1 (the identity); at
+    stride 2 it is a factorized reduction, two 1x1 convolutions.
+
+    Args:
+        operation: a name of `OPERATIONS`.
+        stride: 1 or 2.
+
+    Returns:
+        A bool.
+    """
+    return _is_convolution_or_reduction(operation, stride)
+
+
+def starts_with_relu(operation: str, stride: int = 1) -> bool:
+    """Whether `operation` at `stride` begins with a ReLU of its input.
+
+    The convolutions do, and `skip_connect` at stride 2 (a factorized
+    reduction); pools and the identity do not.
+
+    Args:
+        operation: a name of `OPERATIONS`.
+        stride: 1 or 2.
+
+    Returns:
+        A bool.
+    """
+    return _is_convolution_or_reduction(operation, stride)
 
 
 class SearchSpace:

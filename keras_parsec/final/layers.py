@@ -21,17 +21,24 @@ padding, `FactorizedReduce`, the subsampled dilated convolution) maps a side of
 """
 
 import collections.abc
+import functools
 import numbers
 
 import keras
 from keras import ops
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
-from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, to_genotype
+from keras_parsec.space import (
+    BATCH_NORM_EPSILON,
+    CELL_TYPES,
+    NUM_CELL_INPUTS,
+    OPERATION_SPECS,
+    OPERATIONS,
+    to_genotype,
+)
 
-# PyTorch's BatchNorm2d defaults, which DARTS trains with (momentum 0.1 there).
+# PyTorch's BatchNorm2d momentum 0.1, which DARTS trains with, in Keras' convention.
 BATCH_NORM_MOMENTUM = 0.9
-BATCH_NORM_EPSILON = 1e-5
 
 _STRIDES = (1, 2)
 
@@ -415,22 +422,22 @@ class DropPath(keras.layers.Layer):
 # ------------------------------------------------------------------ operations
 
 
-def _skip_connect(filters, strides):
+def _skip_connect(spec, filters, strides):
     if strides == 1:
         return keras.layers.Identity()
     return FactorizedReduce(filters)
 
 
-# name -> factory(filters, strides) -> keras.layers.Layer, DARTS' `OPS` for final networks.
-OPERATION_LAYERS = {
-    "max_pool_3x3": lambda filters, strides: keras.layers.MaxPooling2D(3, strides=strides, padding="same"),
-    "avg_pool_3x3": lambda filters, strides: keras.layers.AveragePooling2D(3, strides=strides, padding="same"),
-    "skip_connect": _skip_connect,
-    "sep_conv_3x3": lambda filters, strides: SepConv(filters, 3, strides),
-    "sep_conv_5x5": lambda filters, strides: SepConv(filters, 5, strides),
-    "dil_conv_3x3": lambda filters, strides: DilConv(filters, 3, strides),
-    "dil_conv_5x5": lambda filters, strides: DilConv(filters, 5, strides),
+# kind of `space.OPERATION_SPECS` -> factory(spec, filters, strides) -> keras.layers.Layer
+_FACTORIES = {
+    "max_pool": lambda spec, filters, strides: keras.layers.MaxPooling2D(spec.kernel_size, strides, padding="same"),
+    "avg_pool": lambda spec, filters, strides: keras.layers.AveragePooling2D(spec.kernel_size, strides, padding="same"),
+    "skip": _skip_connect,
+    "sep_conv": lambda spec, filters, strides: SepConv(filters, spec.kernel_size, strides),
+    "dil_conv": lambda spec, filters, strides: DilConv(filters, spec.kernel_size, strides, spec.dilation),
 }
+# name -> factory(filters, strides) -> keras.layers.Layer, DARTS' `OPS` for final networks.
+OPERATION_LAYERS = {name: functools.partial(_FACTORIES[spec.kind], spec) for name, spec in OPERATION_SPECS.items()}
 
 
 def operation_layer(name: str, filters: int, strides: int = 1) -> keras.layers.Layer:

@@ -14,8 +14,8 @@ import threading
 import keras
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
-from keras_parsec.final.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell
-from keras_parsec.space import SearchSpace, to_genotype
+from keras_parsec.final.layers import BATCH_NORM_MOMENTUM, Cell
+from keras_parsec.space import BATCH_NORM_EPSILON, SearchSpace, to_genotype
 
 STEMS = ("cifar", "imagenet")
 
