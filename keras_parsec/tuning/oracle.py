@@ -8,6 +8,7 @@ import keras_tuner
 from keras_parsec import errors, files
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
+from keras_parsec.search.recipe import SEARCH_RECIPE
 from keras_parsec.space import Genotype, SearchSpace
 from keras_parsec.tuning import halving as halving_lib
 
@@ -43,7 +44,8 @@ class ParsecOracle(keras_tuner.Oracle):
 
     Args:
         search_space: the `SearchSpace` searched.
-        num_samples: K, or a list of K values cycled over trials.
+        num_samples: K, or a list of K values cycled over trials; this and
+            both learning rates default to `keras_parsec.SearchRecipe()`'s.
         architecture_learning_rate: Adam learning rate of pi, or a list cycled.
         weight_learning_rate: initial SGD learning rate of the shared weights,
             or a list cycled.
@@ -67,9 +69,9 @@ class ParsecOracle(keras_tuner.Oracle):
     def __init__(
         self,
         search_space,
-        num_samples=16,
-        architecture_learning_rate=0.02,
-        weight_learning_rate=0.025,
+        num_samples=SEARCH_RECIPE.num_samples,
+        architecture_learning_rate=SEARCH_RECIPE.architecture_learning_rate,
+        weight_learning_rate=SEARCH_RECIPE.weight_learning_rate,
         objective="val_accuracy",
         max_trials=1,
         seed=None,
