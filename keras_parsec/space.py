@@ -103,6 +103,11 @@ def _check_operations(operations):
     return tuple(operations)
 
 
+def input_stride(reduction: bool, source: int) -> int:
+    """Stride of an operation reading input `source` of a cell: 2 on a reduce cell's cell inputs, else 1."""
+    return 2 if reduction and source < NUM_CELL_INPUTS else 1
+
+
 def _is_convolution_or_reduction(operation, stride):
     kind = OPERATION_SPECS[operation].kind
     return kind in ("sep_conv", "dil_conv") or (kind == "skip" and stride > 1)

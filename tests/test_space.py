@@ -17,6 +17,7 @@ from keras_parsec.space import (
     OPERATIONS,
     Genotype,
     SearchSpace,
+    input_stride,
     to_genotype,
 )
 
@@ -546,3 +547,15 @@ def test_the_final_layers_and_the_hypermodel_read_the_space_s_to_genotype_and_ce
     for module in (layers, hypermodel, visualize, weights):
         assert module.NUM_CELL_INPUTS is NUM_CELL_INPUTS == 2
     assert SearchSpace(num_nodes=3).concat == tuple(range(NUM_CELL_INPUTS, 3 + NUM_CELL_INPUTS))
+
+
+def test_a_reduce_cell_reads_its_cell_inputs_at_stride_two_and_its_nodes_at_stride_one():
+    from keras_parsec.final import layers
+    from keras_parsec.search import weights
+
+    assert [input_stride(True, source) for source in range(4)] == [2, 2, 1, 1]
+    assert [input_stride(False, source) for source in range(4)] == [1, 1, 1, 1]
+    assert weights.input_stride is input_stride
+    assert layers.Cell(DARTS_V2, "reduce", filters=4).strides == tuple(
+        input_stride(True, source) for _, source in DARTS_V2.reduce
+    )

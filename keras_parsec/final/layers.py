@@ -34,6 +34,7 @@ from keras_parsec.space import (
     NUM_CELL_INPUTS,
     OPERATION_SPECS,
     OPERATIONS,
+    input_stride,
     to_genotype,
 )
 
@@ -541,7 +542,7 @@ class Cell(keras.layers.Layer):
         pairs = getattr(genotype, cell_type)
         self.concat = getattr(genotype, f"{cell_type}_concat")
         self.input_indices = tuple(index for _, index in pairs)
-        self.strides = tuple(2 if reduce and index < NUM_CELL_INPUTS else 1 for index in self.input_indices)
+        self.strides = tuple(input_stride(reduce, index) for index in self.input_indices)
         self.node_operations = [
             OPERATION_LAYERS[name](filters, strides) for (name, _), strides in zip(pairs, self.strides, strict=True)
         ]
