@@ -5,10 +5,11 @@ oracle      `ParsecOracle`: pi, mode and entropy per trial; successive halving
 checkpoint  the resumable search state of a trial
 halving     the successive-halving rule
 hypermodel  `CellHyperModel`: the same space for Keras Tuner's own tuners
+resuming    the checks that refuse to resume a project saved with other settings
 ranking     genotypes scored on a trained supernet's shared weights
 chief       Keras Tuner's distributed chief, and which multi-worker process writes
 """
 
-from keras_parsec.tuning import chief, halving, hypermodel, oracle, ranking, tuner
+from keras_parsec.tuning import chief, halving, hypermodel, oracle, ranking, resuming, tuner
 
-__all__ = ["chief", "halving", "hypermodel", "oracle", "ranking", "tuner"]
+__all__ = ["chief", "halving", "hypermodel", "oracle", "ranking", "resuming", "tuner"]

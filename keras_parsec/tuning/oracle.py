@@ -11,6 +11,7 @@ from keras_parsec.files import atomic_write
 from keras_parsec.search.recipe import SEARCH_RECIPE
 from keras_parsec.space import Genotype, SearchSpace
 from keras_parsec.tuning import halving as halving_lib
+from keras_parsec.tuning import resuming
 
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
@@ -210,32 +211,19 @@ class ParsecOracle(keras_tuner.Oracle):
             saved["seed"] = parsec["seed"]
         mine = {**self._settings(), "seed": self.base_seed}
         for name, value in saved.items():
-            if value != mine[name]:
-                raise errors.invalid_argument(
-                    name,
-                    f"{value!r} as in the search saved in {self._project_dir}",
-                    mine[name],
-                    f"pass {name}={value!r} to resume it, another project_name for a new search, "
-                    "or overwrite=True to replace the old one",
-                )
+            resuming.check_same_as_saved(name, value, mine[name], self._project_dir)
 
     def set_state(self, state):
         if "parsec" not in state:
-            raise errors.invalid_argument(
+            raise resuming.unusable_project(
                 "directory",
                 "a project written by ParsecTuner",
                 f"an oracle state without PARSEC runs in {self._project_dir}",
-                "choose another project_name, or pass overwrite=True to replace it",
             )
         saved_space = SearchSpace.from_config(state["parsec"]["search_space"])
-        if saved_space != self.search_space:
-            raise errors.invalid_argument(
-                "search_space",
-                f"the space of the search saved in {self._project_dir}: {saved_space}",
-                self.search_space,
-                "pass the same search space to resume, another project_name for a new search, "
-                "or overwrite=True to replace the old one",
-            )
+        resuming.check_same_as_saved(
+            "search_space", saved_space, self.search_space, self._project_dir, "pass the same search space to resume it"
+        )
         self._check_saved_settings(state["parsec"])
         super().set_state(state)
         self.runs = state["parsec"]["runs"]

@@ -13,7 +13,7 @@ from keras_parsec.data import arrays as data_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.search import SEARCH_RECIPE, EagerSuperNet, SuperNet
-from keras_parsec.tuning import chief
+from keras_parsec.tuning import chief, resuming
 from keras_parsec.tuning.checkpoint import STATE_FILE, SearchCheckpoint, SearchStateError
 from keras_parsec.tuning.oracle import (
     REMAINING_EPOCHS,
@@ -142,12 +142,11 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors; Keras Tuner turns a
             # missing key of oracle.json into a RuntimeError, and reads others blindly.
-            raise errors.invalid_argument(
+            raise resuming.unusable_project(
                 "project_name",
                 "a project folder with readable state files (oracle.json, tuner0.json, trial_*/trial.json)",
                 self.project_dir,
-                f"the state files there are corrupt or foreign ({type(e).__name__}: {e}): move the folder away, "
-                "choose another project_name, or pass overwrite=True to replace it",
+                f"the state files there are corrupt or foreign ({type(e).__name__}: {e})",
             ) from e
 
     def save(self):
@@ -205,14 +204,9 @@ class ParsecTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise errors.invalid_argument("epochs", "a positive integer", epochs)
         summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
         for name, value in summary.items():
-            if saved and name in saved and saved[name] != value:
-                raise errors.invalid_argument(
-                    name,
-                    f"{saved[name]!r} as in the search saved in {self.project_dir}",
-                    value,
-                    "pass the same data to resume it, another project_name for a new search, "
-                    "or overwrite=True to replace the old one",
-                )
+            if saved and name in saved:
+                resume = "pass the same data to resume it"
+                resuming.check_same_as_saved(name, saved[name], value, self.project_dir, resume)
         self._search_summary = summary
         if chief.is_chief():
             self.save()
