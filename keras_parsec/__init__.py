@@ -12,6 +12,7 @@ Public API:
     SearchSpace, Genotype, OPERATIONS, DARTS_V1, DARTS_V2   the DARTS cell space as data
     ArchitectureDistribution                               p(alpha | pi): sample, log_prob, mode, entropy
     SuperNet                                               shared weights, each pass one call; train_step = Algorithm 1
+    SearchRecipe                                           the search's optimizer settings (paper 4.1 and DARTS)
     search.EagerSuperNet                                   the same composed eagerly (engine="eager", the baseline)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
@@ -49,7 +50,7 @@ from keras_parsec.final.recipes import (
     final_callbacks,
 )
 from keras_parsec.final.train import train_final_network
-from keras_parsec.search import SuperNet
+from keras_parsec.search import SearchRecipe, SuperNet
 from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
 from keras_parsec.tuning.hypermodel import CellHyperModel
 from keras_parsec.tuning.oracle import ParsecOracle
@@ -78,6 +79,7 @@ __all__ = [
     "ParsecOracle",
     "ParsecTuner",
     "Recipe",
+    "SearchRecipe",
     "SearchSpace",
     "SparseLabelSmoothingCrossentropy",
     "SuperNet",

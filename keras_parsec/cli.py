@@ -139,7 +139,7 @@ def command_train():
         input_shape=x.shape[1:],
     )
     model.compile(
-        optimizer=keras.optimizers.SGD(0.025, momentum=0.9),
+        optimizer=keras.optimizers.SGD(kp.CIFAR10_RECIPE.learning_rate, momentum=kp.CIFAR10_RECIPE.momentum),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -178,19 +178,21 @@ def _read_genotype(path):
         _fail(f"cannot read genotype file {path}: {e}")
 
 
-# (input shape, classes, stem) of the networks `show` counts, by --dataset.
-_NETWORK_SHAPES = {
-    "digits": ((8, 8, 1), 10, "cifar"),
-    "cifar10": ((32, 32, 3), 10, "cifar"),
-    "imagenet2012": ((224, 224, 3), 1000, "imagenet"),
-}
+def _network_shape():
+    """(input shape, classes, stem) of the network `show` counts: digits', or the paper's for --dataset."""
+    from keras_parsec.final.counting import SETTINGS
+
+    if FLAGS.dataset == "digits":
+        return (8, 8, 1), 10, "cifar"
+    setting = SETTINGS["imagenet" if FLAGS.dataset == "imagenet2012" else "cifar10"]
+    return setting["input_shape"], setting["num_classes"], setting["stem"]
 
 
 def _counts(genotype):
     """Parameters and multiply-adds of the genotype's network at --num_cells/--filters on --dataset's images."""
     from keras_parsec.final.counting import describe_counts
 
-    input_shape, num_classes, stem = _NETWORK_SHAPES.get(FLAGS.dataset, ((32, 32, 3), 10, "cifar"))
+    input_shape, num_classes, stem = _network_shape()
     counts = describe_counts(
         genotype, num_classes=num_classes, num_cells=FLAGS.num_cells, filters=FLAGS.filters,
         input_shape=input_shape, stem=stem,

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.files import atomic_write, read_text
 from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
 
@@ -149,15 +149,11 @@ def importance_weights(log_likelihoods) -> tf.Tensor:
     return tf.cast(weights, tf.float32)
 
 
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _seed_pair(seed):
     """Converts an int, a shape-[2] integer tensor or None to a stateless seed."""
     if seed is None:
         return np.random.randint(0, 2**31 - 1, size=2).astype(np.int64)
-    if _is_int(seed) and 0 <= seed < 2**63:
+    if is_int(seed) and 0 <= seed < 2**63:
         return np.array([seed, 0], np.int64)
     if isinstance(seed, (tf.Tensor, tf.Variable, np.ndarray)) and seed.shape == (2,):
         return seed
@@ -273,7 +269,7 @@ class ArchitectureDistribution:
                 such as `keras.random.SeedGenerator().next()`, or None to take
                 one from NumPy's global generator.
         """
-        if not _is_int(num_samples) or num_samples < 1:
+        if not is_int(num_samples) or num_samples < 1:
             raise invalid_argument("num_samples", "a positive int", num_samples)
         seed = _seed_pair(seed)
         return sample_choices(self.logits, self.mask, int(num_samples), seed)

@@ -5,9 +5,23 @@ the library's errors as one family, and from the matching built-in
 (`ValueError`, `TypeError`), so generic handlers keep working.
 """
 
+import numbers
+
 import numpy as np
 
 _MAX_REPR = 200
+
+
+def is_int(value) -> bool:
+    """Returns whether `value` is an integer (Python or NumPy), `bool` excluded.
+
+    Args:
+        value: anything.
+
+    Returns:
+        True for `3` or `np.int64(3)`, False for `True`, `3.0` or `"3"`.
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class ParsecError(Exception):

@@ -15,31 +15,35 @@ import ast
 import collections
 import collections.abc
 import json
-import numbers
 
 from keras_parsec import files
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 
-OPERATIONS = (
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
+# What both the search engine (`search/ops.py`) and the final layers
+# (`final/layers.py`) build each candidate operation from: its kind ("max_pool",
+# "avg_pool", "skip", "sep_conv": two ReLU, depthwise, 1x1, BN blocks,
+# "dil_conv": ReLU, dilated depthwise, 1x1, BN), kernel side and dilation.
+OperationSpec = collections.namedtuple("OperationSpec", "kind kernel_size dilation")
+OPERATION_SPECS = {
+    "max_pool_3x3": OperationSpec("max_pool", 3, 1),
+    "avg_pool_3x3": OperationSpec("avg_pool", 3, 1),
+    "skip_connect": OperationSpec("skip", 1, 1),
+    "sep_conv_3x3": OperationSpec("sep_conv", 3, 1),
+    "sep_conv_5x5": OperationSpec("sep_conv", 5, 1),
+    "dil_conv_3x3": OperationSpec("dil_conv", 3, 2),
+    "dil_conv_5x5": OperationSpec("dil_conv", 5, 2),
+}
+OPERATIONS = tuple(OPERATION_SPECS)
+# PyTorch's BatchNorm2d epsilon, which DARTS searches and trains with.
+BATCH_NORM_EPSILON = 1e-5
 CELL_TYPES = ("normal", "reduce")
 
-_NUM_CELL_INPUTS = 2
+# The two inputs of every cell: the outputs of the two cells before it.
+NUM_CELL_INPUTS = 2
 _CONFIG_KEYS = ("num_cells", "filters", "num_nodes", "operations", "stem_multiplier")
 _GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 # What `ast.literal_eval` raises on text that is not a plain literal.
 _LITERAL_ERRORS = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_sequence(value):
@@ -47,7 +51,7 @@ def _is_sequence(value):
 
 
 def _check_positive_int(name, value, example):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}={example}")
     if value < 1:
         raise invalid_argument(
@@ -60,7 +64,7 @@ def _check_positive_int(name, value, example):
 
 
 def _check_index(name, value, stop, what):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int in [0, {stop})")
     if not 0 <= value < stop:
         raise invalid_argument(
@@ -97,6 +101,48 @@ def _check_operations(operations):
                 f"list {operation!r} only once",
             )
     return tuple(operations)
+
+
+def input_stride(reduction: bool, source: int) -> int:
+    """Stride of an operation reading input `source` of a cell: 2 on a reduce cell's cell inputs, else 1."""
+    return 2 if reduction and source < NUM_CELL_INPUTS else 1
+
+
+def _is_convolution_or_reduction(operation, stride):
+    kind = OPERATION_SPECS[operation].kind
+    return kind in ("sep_conv", "dil_conv") or (kind == "skip" and stride > 1)
+
+
+def has_weights(operation: str, stride: int = 1) -> bool:
+    """Whether `operation` at `stride` has weights.
+
+    Pools have none, nor has `skip_connect` at stride 1 (the identity); at
+    stride 2 it is a factorized reduction, two 1x1 convolutions.
+
+    Args:
+        operation: a name of `OPERATIONS`.
+        stride: 1 or 2.
+
+    Returns:
+        A bool.
+    """
+    return _is_convolution_or_reduction(operation, stride)
+
+
+def starts_with_relu(operation: str, stride: int = 1) -> bool:
+    """Whether `operation` at `stride` begins with a ReLU of its input.
+
+    The convolutions do, and `skip_connect` at stride 2 (a factorized
+    reduction); pools and the identity do not.
+
+    Args:
+        operation: a name of `OPERATIONS`.
+        stride: 1 or 2.
+
+    Returns:
+        A bool.
+    """
+    return _is_convolution_or_reduction(operation, stride)
 
 
 class SearchSpace:
@@ -163,7 +209,7 @@ class SearchSpace:
     def num_inputs(self, node: int) -> int:
         """Returns the number of inputs of `node`: 2 cell inputs + `node` nodes."""
         node = _check_index("node", node, self._num_nodes, "an intermediate node index")
-        return node + _NUM_CELL_INPUTS
+        return node + NUM_CELL_INPUTS
 
     def num_choices(self, node: int) -> int:
         """Returns the number of (operation, input) options of one pair of `node`."""
@@ -205,7 +251,7 @@ class SearchSpace:
     @property
     def concat(self) -> tuple:
         """Node indices concatenated into the cell output: all intermediate nodes."""
-        return tuple(range(_NUM_CELL_INPUTS, self._num_nodes + _NUM_CELL_INPUTS))
+        return tuple(range(NUM_CELL_INPUTS, self._num_nodes + NUM_CELL_INPUTS))
 
     def num_architectures(self) -> int:
         """Returns the number of distinct genotypes (normal and reduce cell).
@@ -285,7 +331,7 @@ def _normalise_cell(field, cell):
         if not _is_sequence(pair) or len(pair) != 2:
             raise invalid_type(name, "an (operation, input_index) pair", pair, f"pass {example}")
         operation, input_index = pair
-        if not isinstance(operation, str) or not _is_int(input_index):
+        if not isinstance(operation, str) or not is_int(input_index):
             raise invalid_type(name, "a (str, int) pair", pair, "write the pair as ('sep_conv_3x3', 0)")
         if operation not in OPERATIONS:
             fix = "use one of the DARTS operations above"
@@ -293,7 +339,7 @@ def _normalise_cell(field, cell):
                 fix += " ('none' is not a choice: every node takes exactly two inputs)"
             raise invalid_argument(name, f"an operation name, one of {', '.join(OPERATIONS)}", pair, fix)
         node = i // 2
-        stop = node + _NUM_CELL_INPUTS
+        stop = node + NUM_CELL_INPUTS
         if not 0 <= input_index < stop:
             raise invalid_argument(
                 name,
@@ -308,7 +354,7 @@ def _normalise_cell(field, cell):
 
 def _normalise_concat(field, concat, num_nodes):
     """Checks a concat list and returns it as a tuple of ints."""
-    stop = num_nodes + _NUM_CELL_INPUTS
+    stop = num_nodes + NUM_CELL_INPUTS
     fix = f"pass node indices from range(2, {stop}), e.g. {field}=range(2, {stop})"
     if not _is_sequence(concat):
         raise invalid_type(field, "a list, tuple or range of node indices", concat, fix)
@@ -316,9 +362,9 @@ def _normalise_concat(field, concat, num_nodes):
         raise invalid_argument(field, "at least one node index", concat, fix)
     indices = []
     for i, index in enumerate(concat):
-        if not _is_int(index):
+        if not is_int(index):
             raise invalid_type(f"{field}[{i}]", "an int", index, fix)
-        if not _NUM_CELL_INPUTS <= index < stop:
+        if not NUM_CELL_INPUTS <= index < stop:
             raise invalid_argument(
                 f"{field}[{i}]",
                 f"an intermediate node index in [2, {stop}) for a cell of {num_nodes} nodes",
@@ -341,7 +387,7 @@ def _literal(node):
         and 1 <= len(node.args) <= 3
     ):
         args = [ast.literal_eval(arg) for arg in node.args]
-        if all(_is_int(arg) for arg in args):
+        if all(is_int(arg) for arg in args):
             return range(*args)
         raise ValueError("range() takes int literals only")
     return ast.literal_eval(node)
@@ -574,6 +620,27 @@ class Genotype(collections.namedtuple("Genotype", "normal normal_concat reduce r
         return f"Genotype({fields})"
 
     __str__ = __repr__
+
+
+def to_genotype(genotype, name: str = "genotype") -> Genotype:
+    """Returns `genotype` as a `Genotype`, accepting a Genotype or its `to_dict()`.
+
+    Args:
+        genotype: a `Genotype` or the dict of its `to_dict()`.
+        name: the argument's name in the error messages.
+
+    Returns:
+        The `Genotype`.
+
+    Raises:
+        InvalidTypeError: for anything else.
+        InvalidArgumentError: for a malformed dict.
+    """
+    if isinstance(genotype, Genotype):
+        return genotype
+    if isinstance(genotype, collections.abc.Mapping):
+        return Genotype.from_dict(genotype)
+    raise invalid_type(name, "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2")
 
 
 # The two cells published with DARTS (Liu et al., 2019): first and second order.

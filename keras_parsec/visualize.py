@@ -11,9 +11,8 @@ import os
 import numpy as np
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.space import Genotype
+from keras_parsec.space import NUM_CELL_INPUTS, Genotype
 
-_NUM_CELL_INPUTS = 2
 # Node layout, in data units of an equal-aspect axes.
 _NODE_SPACING = 1.5
 _ROW_HEIGHT = 0.8
@@ -126,7 +125,7 @@ def _layout(num_nodes):
     """Positions of the cell inputs (0, 1), the intermediate nodes (k + 2) and the output."""
     positions = {0: (0.0, _INPUT_HEIGHT), 1: (0.0, -_INPUT_HEIGHT)}
     for node in range(num_nodes):
-        positions[node + _NUM_CELL_INPUTS] = (_NODE_SPACING * (node + 1), _ROW_HEIGHT * (1 if node % 2 == 0 else -1))
+        positions[node + NUM_CELL_INPUTS] = (_NODE_SPACING * (node + 1), _ROW_HEIGHT * (1 if node % 2 == 0 else -1))
     output = (_NODE_SPACING * (num_nodes + 1), 0.0)
     return positions, output
 
@@ -207,7 +206,7 @@ def _draw_cell(axes, pairs, concat, title):
     drawn = []  # points along the edges drawn so far
     avoid = list(every_node)  # label positions so far, and the nodes
     for position, (operation, source) in enumerate(pairs):
-        start, end = positions[source], positions[position // 2 + _NUM_CELL_INPUTS]
+        start, end = positions[source], positions[position // 2 + NUM_CELL_INPUTS]
         obstacles = [p for p in every_node if p not in (start, end)]
         bend = _route(start, end, obstacles, drawn)
         _draw_edge(axes, start, end, bend, _COLOURS.get(operation, "#000000"), operation, avoid)
@@ -218,7 +217,7 @@ def _draw_cell(axes, pairs, concat, title):
     _draw_node(axes, positions[0], r"$c_{k-2}$", "input")
     _draw_node(axes, positions[1], r"$c_{k-1}$", "input")
     for node in range(num_nodes):
-        _draw_node(axes, positions[node + _NUM_CELL_INPUTS], str(node), "node")
+        _draw_node(axes, positions[node + NUM_CELL_INPUTS], str(node), "node")
     _draw_node(axes, output, r"$c_{k}$", "output")
     axes.set_title(title, fontsize=13)
     axes.set_xlim(-0.6, output[0] + 0.6)

@@ -1,5 +1,6 @@
 """Tests for keras_parsec.errors."""
 
+import numpy as np
 import pytest
 
 from keras_parsec.errors import (
@@ -8,6 +9,7 @@ from keras_parsec.errors import (
     ParsecError,
     invalid_argument,
     invalid_type,
+    is_int,
 )
 
 MESSAGE_CASES = (
@@ -90,3 +92,11 @@ def test_hierarchy(error_type, bases):
 @pytest.mark.parametrize("helper", (invalid_argument, invalid_type))
 def test_fix_is_optional(helper):
     assert "Fix:" not in str(helper("x", "something", 1))
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(3, True), (np.int64(3), True), (-1, True), (True, False), (3.0, False), ("3", False), (None, False)],
+)
+def test_is_int_accepts_python_and_numpy_integers_but_not_bools(value, expected):
+    assert is_int(value) is expected

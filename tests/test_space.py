@@ -13,9 +13,12 @@ from keras_parsec.space import (
     CELL_TYPES,
     DARTS_V1,
     DARTS_V2,
+    NUM_CELL_INPUTS,
     OPERATIONS,
     Genotype,
     SearchSpace,
+    input_stride,
+    to_genotype,
 )
 
 DARTS_V2_TEXT = (
@@ -525,3 +528,34 @@ def test_load_reads_a_json_file_and_names_an_unreadable_one(tmp_path):
     assert Genotype.load(str(path)) == DARTS_V2
     with pytest.raises(InvalidArgumentError, match="path_or_name.*DARTS_V1"):
         Genotype.load(str(tmp_path / "missing.json"))
+
+
+def test_to_genotype_takes_a_genotype_or_its_dict_and_names_the_argument_otherwise():
+    assert to_genotype(DARTS_V2) is DARTS_V2
+    assert to_genotype(DARTS_V2.to_dict()) == DARTS_V2
+    with pytest.raises(InvalidTypeError, match="`cell_genotype`.*DARTS_V2"):
+        to_genotype("DARTS_V2", name="cell_genotype")
+
+
+def test_the_final_layers_and_the_hypermodel_read_the_space_s_to_genotype_and_cell_inputs():
+    from keras_parsec import visualize
+    from keras_parsec.final import layers
+    from keras_parsec.search import weights
+    from keras_parsec.tuning import hypermodel
+
+    assert layers.to_genotype is hypermodel.to_genotype is to_genotype
+    for module in (layers, hypermodel, visualize, weights):
+        assert module.NUM_CELL_INPUTS is NUM_CELL_INPUTS == 2
+    assert SearchSpace(num_nodes=3).concat == tuple(range(NUM_CELL_INPUTS, 3 + NUM_CELL_INPUTS))
+
+
+def test_a_reduce_cell_reads_its_cell_inputs_at_stride_two_and_its_nodes_at_stride_one():
+    from keras_parsec.final import layers
+    from keras_parsec.search import weights
+
+    assert [input_stride(True, source) for source in range(4)] == [2, 2, 1, 1]
+    assert [input_stride(False, source) for source in range(4)] == [1, 1, 1, 1]
+    assert weights.input_stride is input_stride
+    assert layers.Cell(DARTS_V2, "reduce", filters=4).strides == tuple(
+        input_stride(True, source) for _, source in DARTS_V2.reduce
+    )

@@ -17,12 +17,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec.errors import invalid_argument
+from keras_parsec.final.recipes import IMAGENET_RECIPE, PAPER_NETWORKS, network_size
 
 MOBILE_SETTING_MULTIPLY_ADDS = 600_000_000
 
-_CIFAR = {"num_classes": 10, "num_cells": 20, "filters": 36, "input_shape": (32, 32, 3), "stem": "cifar"}
-_IMAGENET = {"num_classes": 1000, "num_cells": 14, "filters": 48, "input_shape": (224, 224, 3), "stem": "imagenet"}
-SETTINGS = {"cifar10": _CIFAR, "imagenet": _IMAGENET}
+# The networks a genotype is counted in by default: the paper's, sized by their recipes.
+SETTINGS = {
+    name: {"num_classes": num_classes, **network_size(recipe)} for name, (recipe, num_classes) in PAPER_NETWORKS.items()
+}
 
 
 def _network(model_or_genotype, setting, network_kwargs):
@@ -136,7 +138,7 @@ def check_mobile_setting(model_or_genotype, **network_kwargs) -> int:
             "model_or_genotype",
             f"a network under the mobile setting ({MOBILE_SETTING_MULTIPLY_ADDS:,} multiply-adds)",
             f"{flops:,} multiply-adds",
-            "use fewer cells or filters (DARTS: 14 cells, 48 filters)",
+            f"use fewer cells or filters (DARTS: {IMAGENET_RECIPE.num_cells} cells, {IMAGENET_RECIPE.filters} filters)",
         )
     return flops
 

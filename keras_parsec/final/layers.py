@@ -21,31 +21,34 @@ padding, `FactorizedReduce`, the subsampled dilated convolution) maps a side of
 """
 
 import collections.abc
+import functools
 import numbers
 
 import keras
 from keras import ops
 
-from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
+from keras_parsec.space import (
+    BATCH_NORM_EPSILON,
+    CELL_TYPES,
+    NUM_CELL_INPUTS,
+    OPERATION_SPECS,
+    OPERATIONS,
+    input_stride,
+    to_genotype,
+)
 
-# PyTorch's BatchNorm2d defaults, which DARTS trains with (momentum 0.1 there).
+# PyTorch's BatchNorm2d momentum 0.1, which DARTS trains with, in Keras' convention.
 BATCH_NORM_MOMENTUM = 0.9
-BATCH_NORM_EPSILON = 1e-5
 
-_NUM_CELL_INPUTS = 2
 _STRIDES = (1, 2)
 
 
 # ------------------------------------------------------------------ validation
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_filters(value, minimum=1, name="filters"):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}=16")
     if value < minimum:
         raise invalid_argument(name, f"an integer >= {minimum}", value, f"pass {name} >= {minimum}, e.g. {name}=16")
@@ -53,7 +56,7 @@ def _check_filters(value, minimum=1, name="filters"):
 
 
 def _check_strides(value):
-    if not _is_int(value) or value not in _STRIDES:
+    if not is_int(value) or value not in _STRIDES:
         raise invalid_argument("strides", "1 or 2", value, "pass strides=1 (normal cell) or strides=2 (reduce cell)")
     return int(value)
 
@@ -70,20 +73,6 @@ def _check_bool(name, value):
     if not isinstance(value, bool):
         raise invalid_type(name, "a bool", value, f"pass {name}=True or {name}=False")
     return value
-
-
-def to_genotype(genotype, name="genotype") -> Genotype:
-    """Returns `genotype` as a `Genotype`, accepting a Genotype or its `to_dict()`.
-
-    Raises:
-        InvalidTypeError: for anything else.
-        InvalidArgumentError: for a malformed dict.
-    """
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, collections.abc.Mapping):
-        return Genotype.from_dict(genotype)
-    raise invalid_type(name, "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2")
 
 
 def _check_4d(name, shape):
@@ -404,7 +393,7 @@ class DropPath(keras.layers.Layer):
     def __init__(self, rate: float, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _check_rate("rate", rate)
-        if seed is not None and not _is_int(seed):
+        if seed is not None and not is_int(seed):
             raise invalid_type("seed", "an int or None", seed, "pass e.g. seed=0")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -434,22 +423,22 @@ class DropPath(keras.layers.Layer):
 # ------------------------------------------------------------------ operations
 
 
-def _skip_connect(filters, strides):
+def _skip_connect(spec, filters, strides):
     if strides == 1:
         return keras.layers.Identity()
     return FactorizedReduce(filters)
 
 
-# name -> factory(filters, strides) -> keras.layers.Layer, DARTS' `OPS` for final networks.
-OPERATION_LAYERS = {
-    "max_pool_3x3": lambda filters, strides: keras.layers.MaxPooling2D(3, strides=strides, padding="same"),
-    "avg_pool_3x3": lambda filters, strides: keras.layers.AveragePooling2D(3, strides=strides, padding="same"),
-    "skip_connect": _skip_connect,
-    "sep_conv_3x3": lambda filters, strides: SepConv(filters, 3, strides),
-    "sep_conv_5x5": lambda filters, strides: SepConv(filters, 5, strides),
-    "dil_conv_3x3": lambda filters, strides: DilConv(filters, 3, strides),
-    "dil_conv_5x5": lambda filters, strides: DilConv(filters, 5, strides),
+# kind of `space.OPERATION_SPECS` -> factory(spec, filters, strides) -> keras.layers.Layer
+_FACTORIES = {
+    "max_pool": lambda spec, filters, strides: keras.layers.MaxPooling2D(spec.kernel_size, strides, padding="same"),
+    "avg_pool": lambda spec, filters, strides: keras.layers.AveragePooling2D(spec.kernel_size, strides, padding="same"),
+    "skip": _skip_connect,
+    "sep_conv": lambda spec, filters, strides: SepConv(filters, spec.kernel_size, strides),
+    "dil_conv": lambda spec, filters, strides: DilConv(filters, spec.kernel_size, strides, spec.dilation),
 }
+# name -> factory(filters, strides) -> keras.layers.Layer, DARTS' `OPS` for final networks.
+OPERATION_LAYERS = {name: functools.partial(_FACTORIES[spec.kind], spec) for name, spec in OPERATION_SPECS.items()}
 
 
 def operation_layer(name: str, filters: int, strides: int = 1) -> keras.layers.Layer:
@@ -553,7 +542,7 @@ class Cell(keras.layers.Layer):
         pairs = getattr(genotype, cell_type)
         self.concat = getattr(genotype, f"{cell_type}_concat")
         self.input_indices = tuple(index for _, index in pairs)
-        self.strides = tuple(2 if reduce and index < _NUM_CELL_INPUTS else 1 for index in self.input_indices)
+        self.strides = tuple(input_stride(reduce, index) for index in self.input_indices)
         self.node_operations = [
             OPERATION_LAYERS[name](filters, strides) for (name, _), strides in zip(pairs, self.strides, strict=True)
         ]
@@ -565,7 +554,7 @@ class Cell(keras.layers.Layer):
         return self.filters * len(self.concat)
 
     def _split_shapes(self, input_shape):
-        if not isinstance(input_shape, collections.abc.Sequence) or len(input_shape) != _NUM_CELL_INPUTS:
+        if not isinstance(input_shape, collections.abc.Sequence) or len(input_shape) != NUM_CELL_INPUTS:
             raise invalid_argument(
                 "inputs", "a list [s0, s1] of the two previous cell outputs", input_shape, "call cell([s0, s1])"
             )

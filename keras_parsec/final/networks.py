@@ -14,11 +14,13 @@ import threading
 import keras
 
 from keras_parsec import _upstream
-from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.final.layers import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, Cell, to_genotype
-from keras_parsec.space import SearchSpace
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
+from keras_parsec.final.layers import BATCH_NORM_MOMENTUM, Cell
+from keras_parsec.final.recipes import CIFAR10_RECIPE, network_size
+from keras_parsec.space import BATCH_NORM_EPSILON, SearchSpace, to_genotype
 
 STEMS = ("cifar", "imagenet")
+_DEFAULT_SIZE = network_size(CIFAR10_RECIPE)  # the paper's CIFAR-10 network
 
 # DARTS' auxiliary heads: 5x5 average pooling, stride 3 (CIFAR) or 2 (ImageNet).
 _AUXILIARY_POOL = 5
@@ -27,12 +29,8 @@ _AUXILIARY_FILTERS = (128, 768)
 _IMAGENET_STEM_STRIDES = 8  # three stride-2 convolutions
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_int(name, value, minimum, example):
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid_type(name, "an int", value, f"pass an int, e.g. {name}={example}")
     if value < minimum:
         raise invalid_argument(
@@ -54,7 +52,7 @@ def check_input_shape(input_shape):
     fix = "pass (height, width, channels), e.g. input_shape=(32, 32, 3)"
     if not isinstance(input_shape, collections.abc.Sequence) or isinstance(input_shape, str) or len(input_shape) != 3:
         raise invalid_argument("input_shape", "a (height, width, channels) tuple", input_shape, fix)
-    if not all(_is_int(side) and side >= 1 for side in input_shape):
+    if not all(is_int(side) and side >= 1 for side in input_shape):
         raise invalid_argument("input_shape", "three positive ints", input_shape, fix)
     return tuple(int(side) for side in input_shape)
 
@@ -116,7 +114,9 @@ class CellNetwork(keras.Model):
     Args:
         genotype: a `Genotype` or its `to_dict()`.
         num_classes: number of classes, at least 2.
-        num_cells: number of cells (DARTS: 20 on CIFAR, 14 on ImageNet).
+        num_cells: number of cells (DARTS: 20 on CIFAR, 14 on ImageNet);
+            this, `filters`, `input_shape` and `stem` default to the size of
+            `CIFAR10_RECIPE`'s network.
         filters: channels of the first cells; doubled at each reduce cell.
         input_shape: `(height, width, channels)` of the images.
         auxiliary_weight: weight of the auxiliary loss, >= 0 (DARTS: 0.4);
@@ -157,13 +157,13 @@ class CellNetwork(keras.Model):
         self,
         genotype,
         num_classes: int,
-        num_cells: int = 20,
-        filters: int = 36,
-        input_shape=(32, 32, 3),
+        num_cells: int = _DEFAULT_SIZE["num_cells"],
+        filters: int = _DEFAULT_SIZE["filters"],
+        input_shape=_DEFAULT_SIZE["input_shape"],
         auxiliary_weight: float = 0.0,
         drop_path_rate: float = 0.0,
         classifier_activation="softmax",
-        stem: str = "cifar",
+        stem: str = _DEFAULT_SIZE["stem"],
         stem_multiplier: int = 3,
         **kwargs,
     ):

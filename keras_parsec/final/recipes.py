@@ -100,6 +100,24 @@ IMAGENET_RECIPE = Recipe(
     image_size=224,
 )
 
+# The paper's final networks by dataset: the recipe that trains each, and its number of classes.
+PAPER_NETWORKS = {"cifar10": (CIFAR10_RECIPE, 10), "imagenet": (IMAGENET_RECIPE, 1000)}
+
+
+def network_size(recipe) -> dict:
+    """The size of a recipe's network, as `CellNetwork` arguments.
+
+    Args:
+        recipe: a `Recipe`.
+
+    Returns:
+        A dict of `num_cells`, `filters`, `input_shape` (square RGB images of
+        `image_size`) and `stem`.
+    """
+    recipe = _check_recipe(recipe)
+    input_shape = (recipe.image_size, recipe.image_size, 3)
+    return {"num_cells": recipe.num_cells, "filters": recipe.filters, "input_shape": input_shape, "stem": recipe.stem}
+
 
 @keras.saving.register_keras_serializable(package="keras_parsec")
 class L2SGD(keras.optimizers.SGD):
@@ -199,13 +217,12 @@ def build_final_network(genotype, recipe=CIFAR10_RECIPE, num_classes=10, input_s
     from keras_parsec.final.networks import CellNetwork
 
     recipe = _check_recipe(recipe)
+    size = network_size(recipe)
     arguments = {
-        "num_cells": recipe.num_cells,
-        "filters": recipe.filters,
-        "input_shape": input_shape or (recipe.image_size, recipe.image_size, 3),
+        **size,
+        "input_shape": input_shape or size["input_shape"],
         "auxiliary_weight": recipe.auxiliary_weight,
         "drop_path_rate": recipe.drop_path_rate,
-        "stem": recipe.stem,
         **kwargs,
     }
     return CellNetwork(genotype, num_classes, **arguments)

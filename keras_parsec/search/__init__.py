@@ -3,6 +3,7 @@
 SuperNet            the default engine: each pass one compiled call, the architecture an int32 tensor
 EagerSuperNet       the baseline engine: each pass composed eagerly from compiled pieces
 BaseSuperNet        what both share: the two optimizers, metrics, sampling, `fit`
+SearchRecipe        the two optimizers' settings, the paper's by default (SEARCH_RECIPE)
 CosineSchedule      the weights' learning rate (DARTS)
 SharedWeights       the search network's weights, one variable per (cell, node, operation)
 Executor            an architecture's forward and gradient as compiled calls
@@ -10,10 +11,11 @@ algorithm           Algorithm 1's bookkeeping, shared by both engines
 replicas            one device or a strategy's replicas: the only difference between the two
 """
 
-from keras_parsec.search import algorithm, replicas
-from keras_parsec.search.base_supernet import BaseSuperNet, CosineSchedule
+from keras_parsec.search import algorithm, recipe, replicas
+from keras_parsec.search.base_supernet import BaseSuperNet
 from keras_parsec.search.eager import EagerSuperNet
 from keras_parsec.search.executor import Executor
+from keras_parsec.search.recipe import SEARCH_RECIPE, CosineSchedule, SearchRecipe
 from keras_parsec.search.supernet import SuperNet
 from keras_parsec.search.weights import SharedWeights
 
@@ -22,8 +24,11 @@ __all__ = [
     "CosineSchedule",
     "EagerSuperNet",
     "Executor",
+    "SEARCH_RECIPE",
+    "SearchRecipe",
     "SharedWeights",
     "SuperNet",
     "algorithm",
+    "recipe",
     "replicas",
 ]

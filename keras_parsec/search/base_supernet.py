@@ -3,14 +3,13 @@
 Algorithm 1 trains two things with two optimizers: the shared weights v (SGD
 with momentum and a cosine schedule, as DARTS) and the logits pi of the
 architecture distribution (Adam). This class holds what does not depend on
-how a pass runs: those optimizers and their defaults, the metrics a step
+how a pass runs: those optimizers (defaults: `search.recipe.SEARCH_RECIPE`), the metrics a step
 logs, the sampler of architectures, the weight update of a list of
 gradients, and `fit` sizing the cosine schedule. The engines subclass it:
 `search.supernet.SuperNet` (compiled passes, the default) and
 `search.eager.EagerSuperNet` (the baseline).
 """
 
-import math
 import warnings
 
 import keras
@@ -19,30 +18,7 @@ import tensorflow as tf
 from keras_parsec import _upstream
 from keras_parsec import distribution as dist_lib
 from keras_parsec.search import eager_updates
-
-
-class CosineSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Cosine decay from `initial` to `final` over `total_steps` (DARTS' schedule).
-
-    Args:
-        initial: learning rate at step 0.
-        final: learning rate from `total_steps` on.
-        total_steps: length of the decay; `fit` sets it when None.
-    """
-
-    def __init__(self, initial=0.025, final=0.001, total_steps=None):
-        self.initial = float(initial)
-        self.final = float(final)
-        self.total_steps = total_steps
-
-    def __call__(self, step):
-        total = float(self.total_steps or 1)
-        progress = tf.minimum(tf.cast(step, tf.float32) / total, 1.0)
-        cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
-        return self.final + (self.initial - self.final) * cosine
-
-    def get_config(self):
-        return {"initial": self.initial, "final": self.final, "total_steps": self.total_steps}
+from keras_parsec.search.recipe import SEARCH_RECIPE, CosineSchedule
 
 
 class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
@@ -66,7 +42,14 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
     """
 
     def __init__(
-        self, search_space, num_classes, distribution=None, num_samples=16, seed=None, auxiliary_weight=0.0, **kwargs
+        self,
+        search_space,
+        num_classes,
+        distribution=None,
+        num_samples=SEARCH_RECIPE.num_samples,
+        seed=None,
+        auxiliary_weight=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.search_space = search_space
@@ -86,24 +69,29 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         return self.architecture_logits(inputs, self.distribution.mode_choices().numpy())
 
     def compile(
-        self, weight_optimizer=None, architecture_optimizer=None, weight_decay=3e-4, gradient_clip_norm=5.0, **kwargs
+        self,
+        weight_optimizer=None,
+        architecture_optimizer=None,
+        weight_decay=SEARCH_RECIPE.weight_decay,
+        gradient_clip_norm=SEARCH_RECIPE.gradient_clip_norm,
+        **kwargs,
     ):
-        """Configures Algorithm 1's two optimizers (paper and DARTS defaults).
+        """Configures Algorithm 1's two optimizers; the defaults are `SEARCH_RECIPE`'s (paper and DARTS).
 
         Args:
-            weight_optimizer: optimizer of the shared weights; default SGD with
-                momentum 0.9 and cosine learning rate 0.025 -> 0.001.
-            architecture_optimizer: optimizer of the logits pi; default Adam,
-                learning rate 0.02, betas (0.5, 0.999).
+            weight_optimizer: optimizer of the shared weights; default
+                `SEARCH_RECIPE.weight_optimizer()`: SGD with momentum 0.9 and
+                cosine learning rate 0.025 -> 0.001.
+            architecture_optimizer: optimizer of the logits pi; default
+                `SEARCH_RECIPE.architecture_optimizer()`: Adam, learning rate
+                0.02, betas (0.5, 0.999).
             weight_decay: L2 coefficient added to the weight gradients (DARTS).
             gradient_clip_norm: global norm the weight gradients are clipped to.
             **kwargs: passed to `keras.Model.compile`.
         """
         super().compile(run_eagerly=True, **kwargs)
-        self.weight_optimizer = weight_optimizer or keras.optimizers.SGD(learning_rate=CosineSchedule(), momentum=0.9)
-        self.architecture_optimizer = architecture_optimizer or keras.optimizers.Adam(
-            learning_rate=0.02, beta_1=0.5, beta_2=0.999
-        )
+        self.weight_optimizer = weight_optimizer or SEARCH_RECIPE.weight_optimizer()
+        self.architecture_optimizer = architecture_optimizer or SEARCH_RECIPE.architecture_optimizer()
         self.weight_decay = float(weight_decay)
         self.gradient_clip_norm = gradient_clip_norm
 

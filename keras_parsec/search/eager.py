@@ -13,6 +13,7 @@ from keras_parsec.search import algorithm, base_supernet, eager_replicas
 from keras_parsec.search.algorithm import distinct_architectures, merged_weights
 from keras_parsec.search.eager_passes import EagerPasses, check_recompute
 from keras_parsec.search.ops import cross_entropy
+from keras_parsec.search.recipe import SEARCH_RECIPE
 from keras_parsec.search.replicas import is_distributed
 
 
@@ -52,7 +53,7 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
         search_space,
         num_classes,
         distribution=None,
-        num_samples=16,
+        num_samples=SEARCH_RECIPE.num_samples,
         seed=None,
         recompute="early_cells",
         auxiliary_weight=0.0,

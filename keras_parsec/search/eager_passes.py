@@ -55,8 +55,8 @@ class EagerPasses:
                 shapes = [(1, 1, plan.prev_prev_channels, channels)]
             edges = {}
             for node in range(space.num_nodes):
-                for source in range(node + 2):
-                    stride = 2 if plan.reduction and source < 2 else 1
+                for source in range(node + space_lib.NUM_CELL_INPUTS):
+                    stride = space_lib.input_stride(plan.reduction, source)
                     for op in space.operations:
                         edges[node, source, op] = [
                             self._conv_weight(f"{name}_node{node}_from{source}_{op}_{j}", shape)
@@ -203,7 +203,7 @@ class EagerPasses:
             for choice in choices[node]:
                 source, op_index = divmod(int(choice), len(operations))
                 op = operations[op_index]
-                stride = 2 if cell["reduction"] and source < 2 else 1
+                stride = space_lib.input_stride(cell["reduction"], source)
                 edge = cell["edges"][node, source, op]
                 # Recomputed, an operation keeps only its input: a separate ReLU would store one more tensor.
                 x, relu_first = states[source], ops.starts_with_relu(op, stride) and not recompute
@@ -217,7 +217,7 @@ class EagerPasses:
                 recompute_op = recompute or op == "max_pool_3x3"
                 output = self._run((op, stride, relu_first), operation, x, edge, recompute_op, addend=output)
             states.append(output)
-        return self._apply("concat", _concat, tuple(states[2:]), [])
+        return self._apply("concat", _concat, tuple(states[space_lib.NUM_CELL_INPUTS :]), [])
 
     def _run(self, key, python_function, x, weights, recompute, addend=None):
         """`_apply`, optionally under `tf.recompute_grad`, optionally plus `addend`.

@@ -34,6 +34,7 @@ from tensorflow.python.ops import cond_v2
 
 from keras_parsec.search import ops
 from keras_parsec.search import weights as weights_lib
+from keras_parsec.space import NUM_CELL_INPUTS
 
 # ("cell" | "forward" | "gradient", ...) -> concrete function, shared by every network of the process.
 _FUNCTIONS = {}
@@ -132,13 +133,13 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
     channels = _channels(states[1])
     groups = [(0, len(states), 1)]  # (first source, stop, stride): inputs read at one stride
     if reduction:
-        groups = [(0, weights_lib.NUM_CELL_INPUTS, 2)]
-        if len(states) > weights_lib.NUM_CELL_INPUTS:
-            groups.append((weights_lib.NUM_CELL_INPUTS, len(states), 1))
+        groups = [(0, NUM_CELL_INPUTS, 2)]
+        if len(states) > NUM_CELL_INPUTS:
+            groups.append((NUM_CELL_INPUTS, len(states), 1))
     inputs = [_switch(tf.clip_by_value(source - lo, 0, hi - lo - 1), states[lo:hi]) for lo, hi, _ in groups]
     branch = op_index
     if len(groups) == 2:
-        branch += len(operations) * tf.cast(source >= weights_lib.NUM_CELL_INPUTS, tf.int32)
+        branch += len(operations) * tf.cast(source >= NUM_CELL_INPUTS, tf.int32)
     cases = [(g, o, op, stride) for g, (_, _, stride) in enumerate(groups) for o, op in enumerate(operations)]
 
     @tf.custom_gradient
@@ -186,7 +187,7 @@ def _cell_body(space, reduction, dtype, calls):
         states = [p0, p1]
         sources, op_indices = choices // len(operations), choices % len(operations)
         for node in range(space.num_nodes):
-            no_weights = tf.zeros([node + weights_lib.NUM_CELL_INPUTS, 0], dtype)
+            no_weights = tf.zeros([node + NUM_CELL_INPUTS, 0], dtype)
             edges = [edge_values.get((node, op), no_weights) for op in operations]
             total = None
             for slot in range(2):
@@ -195,7 +196,7 @@ def _cell_body(space, reduction, dtype, calls):
                 )
                 total = y if total is None else total + y
             states.append(total)
-        return tf.concat(states[weights_lib.NUM_CELL_INPUTS :], axis=-1)
+        return tf.concat(states[NUM_CELL_INPUTS:], axis=-1)
 
     return body
 

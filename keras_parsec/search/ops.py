@@ -13,9 +13,8 @@ sampled architecture into one estimate and mean nothing for any single one.
 
 import tensorflow as tf
 
-from keras_parsec import errors
-
-BATCH_NORM_EPSILON = 1e-5
+from keras_parsec import errors, space
+from keras_parsec.space import BATCH_NORM_EPSILON, starts_with_relu
 
 
 def batch_norm(x):
@@ -118,12 +117,20 @@ def factorized_reduce(x, weights, stride=2, activated=False):
     return batch_norm(tf.concat([a, b], axis=-1))
 
 
-def _pool(pool_fn):
-    def apply(x, weights, stride):
-        del weights
-        return batch_norm(pool_fn(x, ksize=3, strides=stride, padding="SAME"))
+def _no_weights(channels, stride):
+    del channels, stride
+    return []
 
-    return apply
+
+def _pool(pool_fn):
+    def build(spec):
+        def apply(x, weights, stride):
+            del weights
+            return batch_norm(pool_fn(x, ksize=spec.kernel_size, strides=stride, padding="SAME"))
+
+        return apply, _no_weights
+
+    return build
 
 
 def skip_connect(x, weights, stride, activated=False):
@@ -131,45 +138,6 @@ def skip_connect(x, weights, stride, activated=False):
     if stride == 1:
         return x
     return factorized_reduce(x, weights, stride, activated)
-
-
-def _separable(kernel_size):
-    def apply(x, weights, stride, activated=False):
-        dw1, pw1, dw2, pw2 = weights
-        x = x if activated else tf.nn.relu(x)
-        y = batch_norm(_same_padding_conv(_depthwise(x, dw1, stride), pw1, 1))
-        return batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(y), dw2, 1), pw2, 1))
-
-    apply.__doc__ = f"Two stacked ReLU-depthwise {kernel_size}x{kernel_size}-pointwise-BN blocks."
-    return apply
-
-
-def _dilated(kernel_size):
-    def apply(x, weights, stride, activated=False):
-        dw, pw = weights
-        y = _depthwise(x if activated else tf.nn.relu(x), dw, stride, dilation=2)
-        return batch_norm(_same_padding_conv(y, pw, 1))
-
-    apply.__doc__ = f"ReLU, depthwise {kernel_size}x{kernel_size} with dilation 2, pointwise, BN."
-    return apply
-
-
-def _separable_shapes(kernel_size):
-    def shapes(channels, stride):
-        del stride
-        depthwise = (kernel_size, kernel_size, channels, 1)
-        pointwise = (1, 1, channels, channels)
-        return [depthwise, pointwise, depthwise, pointwise]
-
-    return shapes
-
-
-def _dilated_shapes(kernel_size):
-    def shapes(channels, stride):
-        del stride
-        return [(kernel_size, kernel_size, channels, 1), (1, 1, channels, channels)]
-
-    return shapes
 
 
 def _skip_shapes(channels, stride):
@@ -183,23 +151,50 @@ def factorized_reduce_shapes(channels_in, channels_out):
     return [(1, 1, channels_in, channels_out // 2), (1, 1, channels_in, channels_out - channels_out // 2)]
 
 
-def _no_weights(channels, stride):
-    del channels, stride
-    return []
+def _separable(spec):
+    k = spec.kernel_size
+
+    def apply(x, weights, stride, activated=False):
+        dw1, pw1, dw2, pw2 = weights
+        x = x if activated else tf.nn.relu(x)
+        y = batch_norm(_same_padding_conv(_depthwise(x, dw1, stride), pw1, 1))
+        return batch_norm(_same_padding_conv(_depthwise(tf.nn.relu(y), dw2, 1), pw2, 1))
+
+    def shapes(channels, stride):
+        del stride
+        depthwise, pointwise = (k, k, channels, 1), (1, 1, channels, channels)
+        return [depthwise, pointwise, depthwise, pointwise]
+
+    apply.__doc__ = f"Two stacked ReLU-depthwise {k}x{k}-pointwise-BN blocks."
+    return apply, shapes
 
 
-_RELU_FIRST = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+def _dilated(spec):
+    k, dilation = spec.kernel_size, spec.dilation
 
-# name -> (function(x, weights, stride), shapes(channels, stride) -> list of weight shapes)
-OPERATION_REGISTRY = {
-    "max_pool_3x3": (_pool(tf.nn.max_pool2d), _no_weights),
-    "avg_pool_3x3": (_pool(tf.nn.avg_pool2d), _no_weights),
-    "skip_connect": (skip_connect, _skip_shapes),
-    "sep_conv_3x3": (_separable(3), _separable_shapes(3)),
-    "sep_conv_5x5": (_separable(5), _separable_shapes(5)),
-    "dil_conv_3x3": (_dilated(3), _dilated_shapes(3)),
-    "dil_conv_5x5": (_dilated(5), _dilated_shapes(5)),
+    def apply(x, weights, stride, activated=False):
+        dw, pw = weights
+        y = _depthwise(x if activated else tf.nn.relu(x), dw, stride, dilation=dilation)
+        return batch_norm(_same_padding_conv(y, pw, 1))
+
+    def shapes(channels, stride):
+        del stride
+        return [(k, k, channels, 1), (1, 1, channels, channels)]
+
+    apply.__doc__ = f"ReLU, depthwise {k}x{k} with dilation {dilation}, pointwise, BN."
+    return apply, shapes
+
+
+# kind of `space.OPERATION_SPECS` -> builder(spec) -> (function, shapes)
+_BUILDERS = {
+    "max_pool": _pool(tf.nn.max_pool2d),
+    "avg_pool": _pool(tf.nn.avg_pool2d),
+    "skip": lambda spec: (skip_connect, _skip_shapes),
+    "sep_conv": _separable,
+    "dil_conv": _dilated,
 }
+# name -> (function(x, weights, stride), shapes(channels, stride) -> list of weight shapes)
+OPERATION_REGISTRY = {name: _BUILDERS[spec.kind](spec) for name, spec in space.OPERATION_SPECS.items()}
 
 
 def stem(x, weights):
@@ -263,11 +258,6 @@ def operation_weight_shapes(operation, channels, stride):
         List of weight shapes (tuples), possibly empty.
     """
     return [tuple(s) for s in OPERATION_REGISTRY[operation][1](channels, stride)]
-
-
-def starts_with_relu(operation, stride):
-    """Whether `operation` at `stride` begins with a ReLU of its input (see `apply_operation`)."""
-    return operation in _RELU_FIRST or (operation == "skip_connect" and stride > 1)
 
 
 def apply_operation(operation, x, weights, stride, activated=False):

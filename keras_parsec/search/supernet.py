@@ -26,6 +26,7 @@ from keras_parsec import errors
 from keras_parsec.search import algorithm, base_supernet, ops, replicas, updates
 from keras_parsec.search import executor as executor_lib
 from keras_parsec.search import weights as weights_lib
+from keras_parsec.search.recipe import SEARCH_RECIPE
 
 
 class SuperNet(base_supernet.BaseSuperNet):
@@ -66,7 +67,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         search_space,
         num_classes,
         distribution=None,
-        num_samples=16,
+        num_samples=SEARCH_RECIPE.num_samples,
         seed=None,
         auxiliary_weight=0.0,
         recompute=True,

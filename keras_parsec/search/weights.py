@@ -18,8 +18,7 @@ import numpy as np
 
 from keras_parsec import space as space_lib
 from keras_parsec.search import ops
-
-NUM_CELL_INPUTS = 2
+from keras_parsec.space import NUM_CELL_INPUTS, input_stride
 
 
 def weight_layout(operation, channels, stride):
@@ -50,11 +49,6 @@ def row_size(operation, channels, stride):
     """Length of one packed row of `operation` (0 for an operation without weights)."""
     layout = weight_layout(operation, channels, stride)
     return layout[-1][2] if layout else 0
-
-
-def input_stride(reduction, source):
-    """Stride of an operation reading input `source` of a cell: 2 for a reduce cell's cell inputs."""
-    return 2 if reduction and source < NUM_CELL_INPUTS else 1
 
 
 def _he_uniform_row(layout, seed):

@@ -6,10 +6,11 @@ checkpoint  the resumable search state of a trial
 callbacks   per trial: reports to the oracle, a TensorBoard folder with HParams and pi, a time estimate
 halving     the successive-halving rule
 hypermodel  `CellHyperModel`: the same space for Keras Tuner's own tuners
+resuming    the checks that refuse to resume a project saved with other settings
 ranking     genotypes scored on a trained supernet's shared weights
 chief       Keras Tuner's distributed chief, and which multi-worker process writes
 """
 
-from keras_parsec.tuning import callbacks, checkpoint, chief, halving, hypermodel, oracle, ranking, tuner
+from keras_parsec.tuning import callbacks, checkpoint, chief, halving, hypermodel, oracle, ranking, resuming, tuner
 
-__all__ = ["callbacks", "checkpoint", "chief", "halving", "hypermodel", "oracle", "ranking", "tuner"]
+__all__ = ["callbacks", "checkpoint", "chief", "halving", "hypermodel", "oracle", "ranking", "resuming", "tuner"]

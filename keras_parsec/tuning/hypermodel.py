@@ -18,19 +18,14 @@ import numbers
 import keras
 import keras_tuner
 
-from keras_parsec.errors import invalid_argument, invalid_type
+from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.networks import check_input_shape
-from keras_parsec.space import CELL_TYPES, OPERATIONS, Genotype, SearchSpace
+from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, Genotype, SearchSpace, to_genotype
 
 SLOTS_PER_NODE = 2
-_NUM_CELL_INPUTS = 2
 _SEPARATOR = "@"
 # CellNetwork arguments that CellHyperModel sets itself.
 _RESERVED_NETWORK_ARGUMENTS = ("genotype", "num_classes", "num_cells", "filters", "input_shape")
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_search_space(search_space):
@@ -42,16 +37,6 @@ def _check_search_space(search_space):
             "pass e.g. keras_parsec.SearchSpace(num_cells=8)",
         )
     return search_space
-
-
-def _to_genotype(genotype):
-    if isinstance(genotype, Genotype):
-        return genotype
-    if isinstance(genotype, collections.abc.Mapping):
-        return Genotype.from_dict(genotype)
-    raise invalid_type(
-        "genotype", "a keras_parsec.Genotype or its to_dict()", genotype, "pass e.g. keras_parsec.DARTS_V2"
-    )
 
 
 def hyperparameter_name(cell_type: str, node: int, slot: int) -> str:
@@ -67,11 +52,11 @@ def hyperparameter_name(cell_type: str, node: int, slot: int) -> str:
     """
     if cell_type not in CELL_TYPES:
         raise invalid_argument("cell_type", f"one of {CELL_TYPES}", cell_type, 'pass "normal" or "reduce"')
-    if not _is_int(node):
+    if not is_int(node):
         raise invalid_type("node", "an int", node, "pass an intermediate node index, e.g. node=0")
     if node < 0:
         raise invalid_argument("node", "an intermediate node index >= 0", node, "pass e.g. node=0")
-    if not _is_int(slot) or slot not in range(SLOTS_PER_NODE):
+    if not is_int(slot) or slot not in range(SLOTS_PER_NODE):
         raise invalid_argument("slot", "0 or 1 (every node has two input slots)", slot, "pass slot=0 or slot=1")
     return f"{cell_type}/node_{int(node)}/slot_{int(slot)}"
 
@@ -90,7 +75,7 @@ def choice_value(operation: str, input_index: int) -> str:
         raise invalid_argument(
             "operation", f"an operation name, one of {', '.join(OPERATIONS)}", operation, "use a name from OPERATIONS"
         )
-    if not _is_int(input_index):
+    if not is_int(input_index):
         raise invalid_type("input_index", "an int", input_index, "pass e.g. input_index=1")
     if input_index < 0:
         raise invalid_argument(
@@ -137,7 +122,7 @@ def parse_choice_value(value: str, node: int | None = None, name: str = "value")
         )
     input_index = int(index)
     if node is not None:
-        stop = node + _NUM_CELL_INPUTS
+        stop = node + NUM_CELL_INPUTS
         if input_index >= stop:
             raise invalid_argument(
                 name,
@@ -195,7 +180,7 @@ def genotype_to_values(genotype: Genotype) -> dict:
     genotype_to_values(DARTS_V2)["normal/node_3/slot_1"]  # "dil_conv_3x3@2"
     ```
     """
-    genotype = _to_genotype(genotype)
+    genotype = to_genotype(genotype)
     values = {}
     for cell_type in CELL_TYPES:
         for position, (operation, input_index) in enumerate(getattr(genotype, cell_type)):
@@ -367,7 +352,7 @@ class CellHyperModel(keras_tuner.HyperModel):
         **network_kwargs,
     ):
         self.search_space = _check_search_space(search_space)
-        if not _is_int(num_classes):
+        if not is_int(num_classes):
             raise invalid_type("num_classes", "an int", num_classes, "pass e.g. num_classes=10")
         if num_classes < 2:
             raise invalid_argument("num_classes", "an integer >= 2", num_classes, "pass e.g. num_classes=10")

@@ -8,8 +8,10 @@ import keras_tuner
 from keras_parsec import _upstream, errors, files
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
+from keras_parsec.search.recipe import SEARCH_RECIPE
 from keras_parsec.space import Genotype, SearchSpace
 from keras_parsec.tuning import halving as halving_lib
+from keras_parsec.tuning import resuming
 
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
@@ -43,7 +45,8 @@ class ParsecOracle(_upstream.OracleTrialSaving, keras_tuner.Oracle):
 
     Args:
         search_space: the `SearchSpace` searched.
-        num_samples: K, or a list of K values cycled over trials.
+        num_samples: K, or a list of K values cycled over trials; this and
+            both learning rates default to `keras_parsec.SearchRecipe()`'s.
         architecture_learning_rate: Adam learning rate of pi, or a list cycled.
         weight_learning_rate: initial SGD learning rate of the shared weights,
             or a list cycled.
@@ -67,9 +70,9 @@ class ParsecOracle(_upstream.OracleTrialSaving, keras_tuner.Oracle):
     def __init__(
         self,
         search_space,
-        num_samples=16,
-        architecture_learning_rate=0.02,
-        weight_learning_rate=0.025,
+        num_samples=SEARCH_RECIPE.num_samples,
+        architecture_learning_rate=SEARCH_RECIPE.architecture_learning_rate,
+        weight_learning_rate=SEARCH_RECIPE.weight_learning_rate,
         objective="val_accuracy",
         max_trials=1,
         seed=None,
@@ -208,32 +211,23 @@ class ParsecOracle(_upstream.OracleTrialSaving, keras_tuner.Oracle):
             saved["seed"] = parsec["seed"]
         mine = {**self._settings(), "seed": self.base_seed}
         for name, value in saved.items():
-            if value != mine[name]:
-                raise errors.invalid_argument(
-                    name,
-                    f"{value!r} as in the search saved in {_upstream.oracle_project_dir(self)}",
-                    mine[name],
-                    f"pass {name}={value!r} to resume it, another project_name for a new search, "
-                    "or overwrite=True to replace the old one",
-                )
+            resuming.check_same_as_saved(name, value, mine[name], _upstream.oracle_project_dir(self))
 
     def set_state(self, state):
         if "parsec" not in state:
-            raise errors.invalid_argument(
+            raise resuming.unusable_project(
                 "directory",
                 "a project written by ParsecTuner",
                 f"an oracle state without PARSEC runs in {_upstream.oracle_project_dir(self)}",
-                "choose another project_name, or pass overwrite=True to replace it",
             )
         saved_space = SearchSpace.from_config(state["parsec"]["search_space"])
-        if saved_space != self.search_space:
-            raise errors.invalid_argument(
-                "search_space",
-                f"the space of the search saved in {_upstream.oracle_project_dir(self)}: {saved_space}",
-                self.search_space,
-                "pass the same search space to resume, another project_name for a new search, "
-                "or overwrite=True to replace the old one",
-            )
+        resuming.check_same_as_saved(
+            "search_space",
+            saved_space,
+            self.search_space,
+            _upstream.oracle_project_dir(self),
+            "pass the same search space to resume it",
+        )
         self._check_saved_settings(state["parsec"])
         super().set_state(state)
         self.runs = state["parsec"]["runs"]

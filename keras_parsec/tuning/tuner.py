@@ -14,8 +14,8 @@ from keras_parsec import _upstream, errors, files
 from keras_parsec.data import arrays as data_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
-from keras_parsec.search import CosineSchedule, EagerSuperNet, SuperNet
-from keras_parsec.tuning import chief
+from keras_parsec.search import SEARCH_RECIPE, EagerSuperNet, SuperNet
+from keras_parsec.tuning import chief, resuming
 from keras_parsec.tuning.callbacks import EpochReport, TrialTime, trial_callbacks
 from keras_parsec.tuning.checkpoint import SearchCheckpoint, SearchStateError
 from keras_parsec.tuning.oracle import (
@@ -35,7 +35,9 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
 
     Args:
         search_space: the `SearchSpace` to search.
-        num_samples: K, architectures sampled per step (a list: one per trial, cycled).
+        num_samples: K, architectures sampled per step (a list: one per trial,
+            cycled). Its default, the learning rates' and every other optimizer
+            setting come from `keras_parsec.SearchRecipe()`, the paper's.
         objective: what ranks runs; default the mode's `"val_accuracy"`.
         max_trials: search runs (seeds); the best by the objective wins (paper 4.1).
         seed: base seed; run i uses `seed + i`; also seeds the train/search split.
@@ -49,8 +51,8 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
             `directory`; the others write to a private subfolder of it.
         prior: an `ArchitectureDistribution` that initialises pi (paper 4.2);
             it may come from a space with other `num_cells`/`filters`.
-        architecture_learning_rate: Adam learning rate of pi (paper: 0.02).
-        weight_learning_rate: initial cosine learning rate of the weights (0.025).
+        architecture_learning_rate: Adam learning rate of pi (paper: 0.02), or a list cycled.
+        weight_learning_rate: initial cosine learning rate of the weights (0.025), or a list cycled.
         auxiliary_weight: weight of the supernet's auxiliary head loss; 0 (no
             head) in the small-network search, 0.4 when fine-tuning at full size (paper 4.2).
         early_stopping: None, or "halving": successive halving across runs,
@@ -82,7 +84,7 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
     def __init__(
         self,
         search_space,
-        num_samples=16,
+        num_samples=SEARCH_RECIPE.num_samples,
         objective="val_accuracy",
         max_trials=1,
         seed=None,
@@ -91,8 +93,8 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
         overwrite=False,
         distribution_strategy=None,
         prior=None,
-        architecture_learning_rate=0.02,
-        weight_learning_rate=0.025,
+        architecture_learning_rate=SEARCH_RECIPE.architecture_learning_rate,
+        weight_learning_rate=SEARCH_RECIPE.weight_learning_rate,
         auxiliary_weight=0.0,
         early_stopping=None,
         halving_rate=2,
@@ -149,12 +151,11 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
             # JSONDecodeError and UnicodeDecodeError are ValueErrors; Keras Tuner turns a
             # missing key of oracle.json into a RuntimeError, and reads others blindly.
-            raise errors.invalid_argument(
+            raise resuming.unusable_project(
                 "project_name",
                 "a project folder with readable state files (oracle.json, tuner0.json, trial_*/trial.json)",
                 self.project_dir,
-                f"the state files there are corrupt or foreign ({type(e).__name__}: {e}): move the folder away, "
-                "choose another project_name, or pass overwrite=True to replace it",
+                f"the state files there are corrupt or foreign ({type(e).__name__}: {e})",
             ) from e
 
     def save(self):
@@ -231,14 +232,9 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
             raise errors.invalid_argument("epochs", "a positive integer", epochs)
         summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
         for name, value in summary.items():
-            if saved and name in saved and saved[name] != value:
-                raise errors.invalid_argument(
-                    name,
-                    f"{saved[name]!r} as in the search saved in {self.project_dir}",
-                    value,
-                    "pass the same data to resume it, another project_name for a new search, "
-                    "or overwrite=True to replace the old one",
-                )
+            if saved and name in saved:
+                resume = "pass the same data to resume it"
+                resuming.check_same_as_saved(name, saved[name], value, self.project_dir, resume)
         self._search_summary = summary
         if chief.is_chief():
             self.save()
@@ -325,12 +321,8 @@ class ParsecTuner(_upstream.OptionalFinalReport, keras_tuner.engine.base_tuner.B
             net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
             net.build((None,) + tuple(image_shape))
             net.compile(
-                weight_optimizer=keras.optimizers.SGD(
-                    learning_rate=CosineSchedule(values["weight_learning_rate"], 0.001, total_steps), momentum=0.9
-                ),
-                architecture_optimizer=keras.optimizers.Adam(
-                    learning_rate=values["architecture_learning_rate"], beta_1=0.5, beta_2=0.999
-                ),
+                weight_optimizer=SEARCH_RECIPE.weight_optimizer(values["weight_learning_rate"], total_steps),
+                architecture_optimizer=SEARCH_RECIPE.architecture_optimizer(values["architecture_learning_rate"]),
             )
         return net
 

@@ -1,5 +1,7 @@
 """Tests for keras_parsec.final.counting: parameters and multiply-adds of a genotype's network."""
 
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +9,7 @@ import tensorflow as tf
 import keras_parsec as kp
 from keras_parsec import cli
 from keras_parsec.errors import InvalidArgumentError
-from keras_parsec.final import counting
+from keras_parsec.final import counting, recipes
 
 SMALL = {"num_classes": 3, "num_cells": 3, "filters": 4}
 
@@ -87,5 +89,30 @@ def test_describe_counts_and_the_cli_show_text():
     cli.FLAGS(["keras-parsec", "--num_cells=2", "--filters=4", "--dataset=digits"])
     try:
         assert cli._counts(kp.DARTS_V2) == f"As a 2-cell, 4-filter network on digits: {text}"
+    finally:
+        cli.FLAGS.unparse_flags()
+
+
+def test_the_counted_settings_are_the_recipes_networks():
+    for name, recipe, num_classes in (("cifar10", kp.CIFAR10_RECIPE, 10), ("imagenet", kp.IMAGENET_RECIPE, 1000)):
+        setting = counting.SETTINGS[name]
+        assert (setting["num_cells"], setting["filters"]) == (recipe.num_cells, recipe.filters)
+        assert setting["stem"] == recipe.stem
+        assert setting["input_shape"] == (recipe.image_size, recipe.image_size, 3)
+        assert setting["num_classes"] == num_classes
+    defaults = inspect.signature(kp.CellNetwork).parameters
+    assert {name: defaults[name].default for name in ("num_cells", "filters", "input_shape", "stem")} == (
+        recipes.network_size(kp.CIFAR10_RECIPE)
+    )
+
+
+@pytest.mark.parametrize(
+    "dataset, setting", [("cifar10", "cifar10"), ("imagenet2012", "imagenet"), ("mnist", "cifar10")]
+)
+def test_the_cli_counts_on_the_settings_images(dataset, setting):
+    cli.FLAGS(["keras-parsec", f"--dataset={dataset}"])
+    try:
+        expected = counting.SETTINGS[setting]
+        assert cli._network_shape() == (expected["input_shape"], expected["num_classes"], expected["stem"])
     finally:
         cli.FLAGS.unparse_flags()
