@@ -1,7 +1,7 @@
 """keras-parsec: Probabilistic neural ARchitecture SEarCh (PARSEC) for Keras.
 
 The package in four parts (the top level holds what all of them share:
-space, distribution, errors, files, visualize, cli):
+space, genotype, distribution, errors, files, visualize, cli):
     search/    the engine: shared weights, compiled passes, Algorithm 1 (`SuperNet`)
     final/     found cells as Keras layers and networks, the final-training recipes
     tuning/    Keras Tuner: `ParsecTuner`, `ParsecOracle`, resumable state, halving, the chief
@@ -50,8 +50,9 @@ from keras_parsec.final.recipes import (
     final_callbacks,
 )
 from keras_parsec.final.train import train_final_network
+from keras_parsec.genotype import DARTS_V1, DARTS_V2, Genotype
 from keras_parsec.search import SearchRecipe, SuperNet
-from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype, SearchSpace
+from keras_parsec.space import OPERATIONS, SearchSpace
 from keras_parsec.tuning.hypermodel import CellHyperModel
 from keras_parsec.tuning.oracle import ParsecOracle
 from keras_parsec.tuning.tuner import ParsecTuner

@@ -170,7 +170,7 @@ def command_export():
 
 
 def _read_genotype(path):
-    from keras_parsec.space import Genotype
+    from keras_parsec.genotype import Genotype
 
     try:
         return Genotype.from_json(files.read_text(path))
@@ -211,7 +211,7 @@ def command_show():
         runs = json.loads(files.read_text(state_path)).get("parsec", {}).get("runs", {})
         if not runs:
             _fail(f"{FLAGS.run} holds no finished search run.")
-        from keras_parsec.space import Genotype
+        from keras_parsec.genotype import Genotype
 
         for trial_id, run in sorted(runs.items()):
             print(

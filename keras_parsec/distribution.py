@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.files import atomic_write, read_text
-from keras_parsec.space import CELL_TYPES, Genotype, SearchSpace
+from keras_parsec.genotype import Genotype
+from keras_parsec.space import CELL_TYPES, SearchSpace
 
 MASKED_LOGIT = -1e9  # finite: padding gets probability 0, never NaN
 LOGIT_LIMIT = 30.0  # |centred logit| bound: probability ratios up to e**60 within a slot

@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.space import NUM_CELL_INPUTS, Genotype
+from keras_parsec.genotype import Genotype
+from keras_parsec.space import NUM_CELL_INPUTS
 
 # Node layout, in data units of an equal-aspect axes.
 _NODE_SPACING = 1.5

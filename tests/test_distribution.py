@@ -10,7 +10,8 @@ import tensorflow as tf
 from keras_parsec import distribution as dist_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
-from keras_parsec.space import Genotype, SearchSpace
+from keras_parsec.genotype import Genotype
+from keras_parsec.space import SearchSpace
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from keras_parsec.space import Genotype
+from keras_parsec.genotype import Genotype
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

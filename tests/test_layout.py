@@ -34,7 +34,18 @@ def test_a_part_of_the_package_does_not_import_the_part_it_must_not_know(part, f
 
 def test_the_top_level_modules_are_the_ones_the_layout_names():
     modules = {path.stem for path in PACKAGE.glob("*.py")}
-    expected = {"__init__", "_moved", "_upstream", "cli", "distribution", "errors", "files", "space", "visualize"}
+    expected = {
+        "__init__",
+        "_moved",
+        "_upstream",
+        "cli",
+        "distribution",
+        "errors",
+        "files",
+        "genotype",
+        "space",
+        "visualize",
+    }
     assert modules == expected
     parts = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
     assert parts == {"data", "final", "search", "tuning"}

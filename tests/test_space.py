@@ -9,17 +9,8 @@ import re
 import pytest
 
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
-from keras_parsec.space import (
-    CELL_TYPES,
-    DARTS_V1,
-    DARTS_V2,
-    NUM_CELL_INPUTS,
-    OPERATIONS,
-    Genotype,
-    SearchSpace,
-    input_stride,
-    to_genotype,
-)
+from keras_parsec.genotype import DARTS_V1, DARTS_V2, Genotype, to_genotype
+from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, SearchSpace, input_stride
 
 DARTS_V2_TEXT = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "

@@ -28,6 +28,7 @@ import keras
 from keras import ops
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
+from keras_parsec.genotype import to_genotype
 from keras_parsec.space import (
     BATCH_NORM_EPSILON,
     CELL_TYPES,
@@ -35,7 +36,6 @@ from keras_parsec.space import (
     OPERATION_SPECS,
     OPERATIONS,
     input_stride,
-    to_genotype,
 )
 
 # PyTorch's BatchNorm2d momentum 0.1, which DARTS trains with, in Keras' convention.

@@ -17,7 +17,8 @@ from keras_parsec import _upstream
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.layers import BATCH_NORM_MOMENTUM, Cell
 from keras_parsec.final.recipes import CIFAR10_RECIPE, network_size
-from keras_parsec.space import BATCH_NORM_EPSILON, SearchSpace, to_genotype
+from keras_parsec.genotype import to_genotype
+from keras_parsec.space import BATCH_NORM_EPSILON, SearchSpace
 
 STEMS = ("cifar", "imagenet")
 _DEFAULT_SIZE = network_size(CIFAR10_RECIPE)  # the paper's CIFAR-10 network

@@ -20,7 +20,8 @@ import keras_tuner
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
 from keras_parsec.final.networks import check_input_shape
-from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, Genotype, SearchSpace, to_genotype
+from keras_parsec.genotype import Genotype, to_genotype
+from keras_parsec.space import CELL_TYPES, NUM_CELL_INPUTS, OPERATIONS, SearchSpace
 
 SLOTS_PER_NODE = 2
 _SEPARATOR = "@"

@@ -8,8 +8,9 @@ import keras_tuner
 from keras_parsec import _upstream, errors, files
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write
+from keras_parsec.genotype import Genotype
 from keras_parsec.search.recipe import SEARCH_RECIPE
-from keras_parsec.space import Genotype, SearchSpace
+from keras_parsec.space import SearchSpace
 from keras_parsec.tuning import halving as halving_lib
 from keras_parsec.tuning import resuming
 

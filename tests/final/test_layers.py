@@ -8,7 +8,8 @@ import pytest
 
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
 from keras_parsec.final import layers
-from keras_parsec.space import DARTS_V1, DARTS_V2, OPERATIONS, Genotype
+from keras_parsec.genotype import DARTS_V1, DARTS_V2, Genotype
+from keras_parsec.space import OPERATIONS
 
 BATCH = 2
 FILTERS = 4

@@ -11,7 +11,7 @@ import pytest
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
 from keras_parsec.final.layers import Cell
 from keras_parsec.final.networks import CellNetwork
-from keras_parsec.space import DARTS_V1, DARTS_V2
+from keras_parsec.genotype import DARTS_V1, DARTS_V2
 
 NUM_CLASSES = 3
 SMALL = {"num_cells": 3, "filters": 4, "input_shape": (16, 16, 3)}
