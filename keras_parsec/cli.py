@@ -1,47 +1,70 @@
-"""The `keras-parsec` command: search, train, export, show.
+"""The `keras-parsec` command: search, train, export, show (`keras-parsec <command> --help` lists its flags).
 
 keras-parsec search                       # digits, offline, a few minutes on a CPU
-keras-parsec search --dataset=cifar10 --num_cells=8 --filters=16 --epochs=50 --num_samples=16
-keras-parsec train  --genotype=runs/digits/best_genotype.json --epochs=20
+keras-parsec search --dataset=cifar10 --num_cells=8 --filters=16 --epochs=50 --num_samples=16 --augment=16
+keras-parsec train  --run=runs/digits --epochs=20          # the run's best genotype, at the searched size
 keras-parsec export --model=runs/digits/model.keras --output=exported/digits
-keras-parsec show   --genotype=runs/digits/best_genotype.json      (or --run=runs/digits)
+keras-parsec show   --run=runs/digits                      (or --genotype=g.json)
 keras-parsec show   --genotype=g.json --dataset=cifar10 --num_cells=20 --filters=36   # paper-size counts
+
+Architectures are chosen on a validation split held out of the training data;
+a dataset's test split (digits: a fifth kept aside) only gives `train`'s final report.
 """
 
+import argparse
+import dataclasses
 import json
 import os
 import sys
 
-from absl import app, flags
-
-from keras_parsec import files
-
 COMMANDS = ("search", "train", "export", "show")
 
-flags.DEFINE_string("dataset", "digits", "'digits' (scikit-learn, offline) or a tfds dataset name.")
-flags.DEFINE_integer("num_cells", 3, "Cells of the network.")
-flags.DEFINE_integer("filters", 8, "Initial filters.")
-flags.DEFINE_integer("num_nodes", 4, "Intermediate nodes per cell.")
-flags.DEFINE_integer("epochs", 10, "Epochs.")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_integer("num_samples", 4, "search: K, architectures sampled per step.")
-flags.DEFINE_integer("max_trials", 1, "search: search runs (seeds); the best is kept.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("directory", "runs", "search/train: where projects go.")
-flags.DEFINE_string("project_name", None, "search/train: project folder (default: the dataset name).")
-flags.DEFINE_bool("overwrite", False, "search: replace an existing project instead of resuming it.")
-flags.DEFINE_string("genotype", None, "train/show: a genotype JSON file.")
-flags.DEFINE_string("run", None, "show: a search project folder.")
-flags.DEFINE_string("model", None, "export: a .keras model file.")
-flags.DEFINE_string("output", None, "export: SavedModel folder; show: PNG path.")
-flags.DEFINE_enum(
-    "engine",
-    "compiled",
-    ["compiled", "eager"],
-    "search: the supernet engine (eager: the baseline, each pass hundreds of calls; BENCHMARKS.md).",
-)
-flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
-FLAGS = flags.FLAGS
+
+def _parser():
+    """The argparse parser: one subcommand per command, each with its own flags."""
+    parser = argparse.ArgumentParser(
+        prog="keras-parsec", description="PARSEC neural architecture search for Keras.", epilog=__doc__.split("\n\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{search,train,export,show}")
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--dataset", default="digits", help="'digits' (scikit-learn, offline) or a tfds dataset name")
+    data.add_argument("--image_size", type=int, help="resize images to this side")
+    data.add_argument("--validation_split", type=float, default=0.1, help="share of the training data to select on")
+    size = argparse.ArgumentParser(add_help=False)
+    size.add_argument("--num_cells", type=int, help="cells of the network (search default 3; train: the run's)")
+    size.add_argument("--filters", type=int, help="initial filters (search default 8; train: the run's)")
+    size.add_argument("--num_nodes", type=int, default=4, help="intermediate nodes per cell")
+    fit = argparse.ArgumentParser(add_help=False)
+    fit.add_argument("--epochs", type=int, default=10, help="epochs")
+    fit.add_argument("--batch_size", type=int, default=64, help="examples per batch")
+    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity")
+    fit.add_argument("--directory", default="runs", help="where projects go")
+    fit.add_argument("--project_name", help="project folder (default: the dataset name)")
+    fit.add_argument("--tf_logs", action="store_true", help="show TensorFlow's Python log lines (hidden by default)")
+
+    search = commands.add_parser("search", parents=[data, size, fit], help="search the cell space with PARSEC")
+    search.add_argument("--num_samples", type=int, default=4, help="K, architectures sampled per step")
+    search.add_argument("--max_trials", type=int, default=1, help="search runs (seeds); the best is kept")
+    search.add_argument("--overwrite", action="store_true", help="replace an existing project instead of resuming")
+    search.add_argument("--engine", choices=("compiled", "eager"), default="compiled", help="the supernet engine")
+    search.add_argument("--strategy", choices=("none", "mirrored"), default="none", help="tf.distribute strategy")
+    search.add_argument("--early_stopping", choices=("none", "halving"), default="none", help="stop weak runs early")
+    search.add_argument("--prior", help="a distribution JSON (best_distribution.json of an earlier search)")
+    search.add_argument("--augment", type=int, default=0, help="crop, flip and cutout of this side (0: none)")
+
+    train = commands.add_parser("train", parents=[data, size, fit], help="train a genotype from scratch")
+    train.add_argument("--genotype", help="a genotype JSON file")
+    train.add_argument("--run", help="a search project: its best genotype, at the size it was searched")
+    export = commands.add_parser("export", help="export a .keras model as a SavedModel")
+    export.add_argument("--model", help="a .keras model file")
+    export.add_argument("--output", help="the SavedModel folder (must not exist)")
+    show = commands.add_parser("show", parents=[data, size], help="print and draw a genotype or a search's results")
+    show.add_argument("--genotype", help="a genotype JSON file")
+    show.add_argument("--run", help="a search project folder")
+    show.add_argument("--output", help="PNG path")
+    return parser
 
 
 def _fail(message):
@@ -49,22 +72,26 @@ def _fail(message):
     sys.exit(2)
 
 
-def _project_dir():
-    return os.path.join(FLAGS.directory, FLAGS.project_name or FLAGS.dataset)
+def _project_dir(args):
+    return os.path.join(args.directory, args.project_name or args.dataset)
 
 
-def _load_dataset():
-    """(train, validation) image/label pairs: digits keep a fifth aside, tfds names use their test split."""
+def _load_dataset(args):
+    """(train, test) image/label pairs: digits keep a fifth aside as the test set, tfds names their test split."""
     from keras_parsec.data import arrays as data
 
-    if FLAGS.dataset == "digits":
+    if args.dataset == "digits":
         images, labels = data.load_digits_images()
-        return data.split_train_search(images, labels, search_fraction=0.2, seed=FLAGS.seed)
-    import tensorflow_datasets as tfds
+        train, test = data.split_train_search(images, labels, search_fraction=0.2, seed=args.seed)
+    else:
+        import tensorflow_datasets as tfds
 
-    train = tfds.load(FLAGS.dataset, split="train", as_supervised=True)
-    test = tfds.load(FLAGS.dataset, split="test", as_supervised=True)
-    return data.as_arrays(train), data.as_arrays(test, name="validation_data")
+        train = data.as_arrays(tfds.load(args.dataset, split="train", as_supervised=True))
+        test = data.as_arrays(tfds.load(args.dataset, split="test", as_supervised=True), name="test")
+    if args.image_size:
+        train = data.resize(train[0], args.image_size), train[1]
+        test = data.resize(test[0], args.image_size), test[1]
+    return train, test
 
 
 def _draw(function, *args):
@@ -75,30 +102,41 @@ def _draw(function, *args):
         return None
 
 
-def command_search():
+def command_search(args):
     """Searches the space with PARSEC and reports the best genotype and every file written."""
+    import tensorflow as tf
+
     import keras_parsec as kp
     from keras_parsec import visualize
     from keras_parsec.tuning.tuner import BEST_DISTRIBUTION_FILE, BEST_GENOTYPE_FILE
 
-    train, validation = _load_dataset()
-    space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters, num_nodes=FLAGS.num_nodes)
+    prior = kp.ArchitectureDistribution.load(args.prior) if args.prior else None
+    train, _ = _load_dataset(args)  # the test split is not looked at
+    space = kp.SearchSpace(num_cells=args.num_cells or 3, filters=args.filters or 8, num_nodes=args.num_nodes)
     tuner = kp.ParsecTuner(
         space,
-        num_samples=FLAGS.num_samples,
-        max_trials=FLAGS.max_trials,
-        seed=FLAGS.seed,
-        directory=FLAGS.directory,
-        project_name=FLAGS.project_name or FLAGS.dataset,
-        overwrite=FLAGS.overwrite,
-        engine=FLAGS.engine,
+        num_samples=args.num_samples,
+        max_trials=args.max_trials,
+        seed=args.seed,
+        directory=args.directory,
+        project_name=args.project_name or args.dataset,
+        overwrite=args.overwrite,
+        engine=args.engine,
+        prior=prior,
+        early_stopping=None if args.early_stopping == "none" else args.early_stopping,
+        distribution_strategy=tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else None,
     )
     print(
-        f"Searching {space} on {FLAGS.dataset}: {len(train[0])} training images "
-        f"(split into train and search halves), {len(validation[0])} validation images."
+        f"Searching {space} on {args.dataset}: {len(train[0])} training images, {args.validation_split:.0%} held "
+        "out to select on, the rest split into train and search halves."
     )
     tuner.search(
-        *train, validation_data=validation, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, verbose=FLAGS.verbose
+        *train,
+        validation_split=args.validation_split,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        augment=kp.preprocessing.search_augment(args.augment) if args.augment else None,
     )
     tuner.results_summary(num_trials=3)
     project = tuner.project_dir
@@ -110,6 +148,9 @@ def command_search():
         "distribution": os.path.join(project, BEST_DISTRIBUTION_FILE),
         "cell picture": _draw(visualize.plot_genotype, genotype, os.path.join(project, "best_genotype.png")),
         "search curves": _draw(visualize.plot_search, history, os.path.join(project, "search.png")),
+        "pi picture": _draw(
+            visualize.plot_distribution, tuner.get_best_distribution(), os.path.join(project, "pi.png")
+        ),
     }
     print(f"\nBest genotype (mode of p(alpha | pi), trial {best_trial.trial_id}):\n  {genotype}")
     print(f"Mode validation accuracy: {best_trial.score:.4f}   entropy: {history['entropy'][-1]:.3f} nats")
@@ -117,59 +158,75 @@ def command_search():
     for name, path in written.items():
         if path:
             print(f"  {name:14s} {path}")
-    print(f"Next: keras-parsec train --genotype={written['genotype']}")
+    print(f"Next: keras-parsec train --run={project}")
 
 
-def command_train():
-    """Trains a CellNetwork of a genotype from scratch and saves it as .keras."""
+def _searched_size(run):
+    """(num_cells, filters) of the search saved in the project folder `run`, or (None, None)."""
+    from keras_parsec import files
+
+    path = os.path.join(run, "oracle.json")
+    if not files.exists(path):
+        _fail(f"{run} holds no search (no oracle.json).")
+    space = json.loads(files.read_text(path)).get("parsec", {}).get("search_space", {})
+    return space.get("num_cells"), space.get("filters")
+
+
+def command_train(args):
+    """Trains a genotype from scratch with the CIFAR recipe at the searched size, reports test accuracy, saves it."""
     import keras
 
     import keras_parsec as kp
+    from keras_parsec.tuning.tuner import BEST_GENOTYPE_FILE
 
-    if not FLAGS.genotype:
-        _fail("train needs --genotype=PATH (a genotype JSON file, e.g. from `keras-parsec search`).")
-    genotype = _read_genotype(FLAGS.genotype)
-    (x, y), validation = _load_dataset()
-    keras.utils.set_random_seed(FLAGS.seed)
-    model = kp.CellNetwork(
-        genotype,
-        num_classes=int(max(y.max(), validation[1].max())) + 1,
-        num_cells=FLAGS.num_cells,
-        filters=FLAGS.filters,
-        input_shape=x.shape[1:],
+    if not (args.genotype or args.run):
+        _fail("train needs --run=DIR (a search project) or --genotype=PATH (a genotype JSON file).")
+    num_cells, filters = _searched_size(args.run) if args.run else (None, None)
+    genotype = _read_genotype(args.genotype or os.path.join(args.run, BEST_GENOTYPE_FILE))
+    (x, y), test = _load_dataset(args)
+    recipe = dataclasses.replace(
+        kp.CIFAR10_RECIPE,
+        num_cells=args.num_cells or num_cells or 3,
+        filters=args.filters or filters or 8,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        image_size=x.shape[1],
     )
-    model.compile(
-        optimizer=keras.optimizers.SGD(kp.CIFAR10_RECIPE.learning_rate, momentum=kp.CIFAR10_RECIPE.momentum),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    model.fit(x, y, validation_data=validation, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, verbose=FLAGS.verbose)
-    loss, accuracy = model.evaluate(*validation, verbose=0)
-    os.makedirs(_project_dir(), exist_ok=True)
-    path = os.path.join(_project_dir(), "model.keras")
+    held = int(len(x) * args.validation_split)
+    validation = (x[len(x) - held :], y[len(x) - held :]) if held else None
+    keras.utils.set_random_seed(args.seed)
+    print(f"Training {recipe.num_cells} cells, {recipe.filters} filters, the CIFAR-10 recipe, {args.epochs} epochs.")
+    model = kp.train_final_network(
+        genotype, x[: len(x) - held], y[: len(x) - held], num_classes=int(max(y.max(), test[1].max())) + 1,
+        input_shape=x.shape[1:], recipe=recipe, validation_data=validation, verbose=args.verbose,
+    )  # fmt: skip
+    loss, accuracy = model.evaluate(*test, verbose=0)[:2]
+    os.makedirs(_project_dir(args), exist_ok=True)
+    path = os.path.join(_project_dir(args), "model.keras")
     model.save(path)
     print(
-        f"Validation accuracy {accuracy:.4f} (loss {loss:.4f}).\nSaved {path}\n"
-        f"Next: keras-parsec export --model={path} --output=exported/{FLAGS.project_name or FLAGS.dataset}"
+        f"Test accuracy {accuracy:.4f} (loss {loss:.4f}).\nSaved {path}\n"
+        f"Next: keras-parsec export --model={path} --output=exported/{args.project_name or args.dataset}"
     )
 
 
-def command_export():
+def command_export(args):
     """Exports a saved .keras model as a SavedModel with a `serve` signature."""
     import keras
 
     import keras_parsec  # noqa: F401  (registers the layers for loading)
 
-    if not FLAGS.model or not FLAGS.output:
+    if not args.model or not args.output:
         _fail("export needs --model=PATH.keras and --output=DIR.")
-    if os.path.exists(FLAGS.output):
-        _fail(f"{FLAGS.output} exists; choose another --output (nothing is overwritten).")
-    model = keras.models.load_model(FLAGS.model)
-    model.export(FLAGS.output)
-    print(f"SavedModel written to {FLAGS.output}; serve with tf.saved_model.load(path).serve(images).")
+    if os.path.exists(args.output):
+        _fail(f"{args.output} exists; choose another --output (nothing is overwritten).")
+    model = keras.models.load_model(args.model)
+    model.export(args.output)
+    print(f"SavedModel written to {args.output}; serve with tf.saved_model.load(path).serve(images).")
 
 
 def _read_genotype(path):
+    from keras_parsec import files
     from keras_parsec.genotype import Genotype
 
     try:
@@ -178,74 +235,97 @@ def _read_genotype(path):
         _fail(f"cannot read genotype file {path}: {e}")
 
 
-def _network_shape():
+def _network_shape(args):
     """(input shape, classes, stem) of the network `show` counts: digits', or the paper's for --dataset."""
     from keras_parsec.final.counting import SETTINGS
 
-    if FLAGS.dataset == "digits":
+    if args.dataset == "digits":
         return (8, 8, 1), 10, "cifar"
-    setting = SETTINGS["imagenet" if FLAGS.dataset == "imagenet2012" else "cifar10"]
+    setting = SETTINGS["imagenet" if args.dataset == "imagenet2012" else "cifar10"]
     return setting["input_shape"], setting["num_classes"], setting["stem"]
 
 
-def _counts(genotype):
-    """Parameters and multiply-adds of the genotype's network at --num_cells/--filters on --dataset's images."""
+def _counts(args, genotype, num_cells, filters):
+    """Parameters and multiply-adds of the genotype's network at that size on --dataset's images."""
     from keras_parsec.final.counting import describe_counts
 
-    input_shape, num_classes, stem = _network_shape()
+    input_shape, num_classes, stem = _network_shape(args)
     counts = describe_counts(
-        genotype, num_classes=num_classes, num_cells=FLAGS.num_cells, filters=FLAGS.filters,
-        input_shape=input_shape, stem=stem,
-    )  # fmt: skip
-    return f"As a {FLAGS.num_cells}-cell, {FLAGS.filters}-filter network on {FLAGS.dataset}: {counts}"
+        genotype, num_classes=num_classes, num_cells=num_cells, filters=filters, input_shape=input_shape, stem=stem
+    )
+    return f"As a {num_cells}-cell, {filters}-filter network on {args.dataset}: {counts}"
 
 
-def command_show():
+def command_show(args):
     """Prints a genotype (or a finished run's results) and draws its cells."""
-    from keras_parsec import visualize
+    from keras_parsec import files, visualize
 
-    if FLAGS.run:
-        state_path = os.path.join(FLAGS.run, "oracle.json")
+    num_cells, filters = None, None
+    if args.run:
+        state_path = os.path.join(args.run, "oracle.json")
         if not files.exists(state_path):
-            _fail(f"{FLAGS.run} holds no search (no oracle.json).")
+            _fail(f"{args.run} holds no search (no oracle.json).")
         runs = json.loads(files.read_text(state_path)).get("parsec", {}).get("runs", {})
         if not runs:
-            _fail(f"{FLAGS.run} holds no finished search run.")
+            _fail(f"{args.run} holds no finished search run.")
         from keras_parsec.genotype import Genotype
+        from keras_parsec.tuning.tuner import BEST_GENOTYPE_FILE
 
         for trial_id, run in sorted(runs.items()):
             print(
                 f"trial {trial_id}: val_accuracy {run['history'].get('val_accuracy', ['?'])[-1]}  "
                 f"entropy {run['entropy']:.3f}\n  {Genotype.from_dict(run['mode'])}"
             )
-        from keras_parsec.tuning.tuner import BEST_GENOTYPE_FILE
-
-        genotype_path = os.path.join(FLAGS.run, BEST_GENOTYPE_FILE)
+        num_cells, filters = _searched_size(args.run)
+        genotype_path = os.path.join(args.run, BEST_GENOTYPE_FILE)
         genotype = _read_genotype(genotype_path) if files.exists(genotype_path) else None
-        output = FLAGS.output or os.path.join(FLAGS.run, "best_genotype.png")
-    elif FLAGS.genotype:
-        genotype = _read_genotype(FLAGS.genotype)
+        output = args.output or os.path.join(args.run, "best_genotype.png")
+    elif args.genotype:
+        genotype = _read_genotype(args.genotype)
         print(genotype)
-        output = FLAGS.output or os.path.splitext(FLAGS.genotype)[0] + ".png"
+        output = args.output or os.path.splitext(args.genotype)[0] + ".png"
     else:
         _fail("show needs --genotype=PATH or --run=DIR.")
     if genotype is not None:
-        print(_counts(genotype))
+        print(_counts(args, genotype, args.num_cells or num_cells or 3, args.filters or filters or 8))
         path = _draw(visualize.plot_genotype, genotype, output)
         if path:
             print(f"Drawn: {path}")
 
 
-def main(argv):
-    command = argv[1] if len(argv) > 1 else "search"
-    if command not in COMMANDS or len(argv) > 2:
-        _fail(f"unknown command {' '.join(argv[1:])!r}; expected one of {', '.join(COMMANDS)}.")
-    {"search": command_search, "train": command_train, "export": command_export, "show": command_show}[command]()
+def main(argv=None):
+    """Parses `argv` (default `sys.argv[1:]`) and runs the command (default `search`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["search", *argv]
+    if argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        _fail(f"unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} (keras-parsec --help).")
+    args = _parser().parse_args(argv)
+    if not getattr(args, "tf_logs", False):
+        _quiet_tensorflow()
+    {"search": command_search, "train": command_train, "export": command_export, "show": command_show}[args.command](
+        args
+    )
+
+
+def _quiet_tensorflow():
+    """TensorFlow's Python and absl INFO and WARNING lines off.
+
+    The C++ start-up lines (oneDNN, CUDA) print when TensorFlow loads, before
+    any command runs, and TF 2.21 prints them whatever TF_CPP_MIN_LOG_LEVEL says.
+    """
+    import logging
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 def run():
     """Console entry point."""
-    app.run(main)
+    main()
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_train_export_and_show_a_found_genotype(searched):
     genotype = os.path.join("runs", "digits", "best_genotype.json")
     trained = keras_parsec(tmp_path, "train", f"--genotype={genotype}", "--project_name=final", *TINY)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert "Validation accuracy" in trained.stdout
+    assert "Test accuracy" in trained.stdout
     model = os.path.join("runs", "final", "model.keras")
     assert (tmp_path / model).exists()
     exported = keras_parsec(tmp_path, "export", f"--model={model}", "--output=exported")
@@ -60,6 +60,42 @@ def test_train_export_and_show_a_found_genotype(searched):
     shown = keras_parsec(tmp_path, "show", "--run=runs/digits", "--output=cells.png")
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert "trial 0" in shown.stdout and (tmp_path / "cells.png").exists()
+
+
+def test_train_from_a_run_uses_the_searched_size_and_the_recipe(searched):
+    tmp_path, stdout = searched
+    assert "Next: keras-parsec train --run=" in stdout
+    trained = keras_parsec(
+        tmp_path, "train", "--run=runs/digits", "--project_name=from_run", "--epochs=1", "--verbose=0"
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "Training 2 cells, 4 filters, the CIFAR-10 recipe, 1 epochs." in trained.stdout  # TINY's search size
+    assert (tmp_path / "runs" / "from_run" / "model.keras").exists()
+
+
+@pytest.mark.parametrize(
+    "command, own, foreign",
+    [
+        (
+            "search",
+            ["--num_samples", "--strategy", "--early_stopping", "--prior", "--augment", "--image_size"],
+            "--model",
+        ),
+        ("train", ["--run", "--genotype", "--validation_split", "--epochs"], "--num_samples"),
+        ("export", ["--model", "--output"], "--num_cells"),
+        ("show", ["--run", "--genotype", "--dataset"], "--epochs"),
+    ],
+)
+def test_each_command_has_help_that_lists_its_own_flags(tmp_path, command, own, foreign):
+    result = keras_parsec(tmp_path, command, "--help")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all(flag in result.stdout for flag in own) and foreign not in result.stdout
+    assert "Try --helpfull" not in result.stdout
+
+
+def test_the_top_level_help_names_the_commands(tmp_path):
+    result = keras_parsec(tmp_path, "--help")
+    assert result.returncode == 0 and all(command in result.stdout for command in ("search", "train", "export", "show"))
 
 
 @pytest.mark.parametrize(
