@@ -39,11 +39,8 @@ def tuner(directory, **kwargs):
     return kp.ParsecTuner(SPACE, directory=directory, **config)
 
 
-def test_a_search_on_the_compiled_engine_resumes_exactly(tmp_path):
-    x, y = digits()
-    interrupted = tuner(tmp_path / "a")
-    with pytest.raises(Interrupt):
-        interrupted.search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
+def resume_beside_a_straight_run(tmp_path, x, y):
+    """Resumes the search interrupted in `tmp_path/a`, runs it straight in `tmp_path/b`; asserts they agree."""
     resumed = tuner(tmp_path / "a")
     resumed.search(x, y, epochs=2, batch_size=32, verbose=0)
     straight = tuner(tmp_path / "b")
@@ -51,6 +48,15 @@ def test_a_search_on_the_compiled_engine_resumes_exactly(tmp_path):
     run, reference = resumed.oracle.runs["0"], straight.oracle.runs["0"]
     np.testing.assert_allclose(np.array(run["logits"]), np.array(reference["logits"]), atol=1e-6)
     assert run["history"]["val_accuracy"] == pytest.approx(reference["history"]["val_accuracy"])
+    return resumed, straight
+
+
+def test_a_search_on_the_compiled_engine_resumes_exactly(tmp_path):
+    x, y = digits()
+    interrupted = tuner(tmp_path / "a")
+    with pytest.raises(Interrupt):
+        interrupted.search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
+    resumed, straight = resume_beside_a_straight_run(tmp_path, x, y)
     assert resumed.get_best_genotypes()[0] == straight.get_best_genotypes()[0]
 
 
@@ -132,12 +138,6 @@ def test_a_search_saved_by_release_0_2_0_resumes_exactly_and_its_file_is_replace
         interrupted.search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
     trial_dir = tmp_path / "a" / "p" / "trial_0"
     as_saved_by_release(trial_dir, interrupted.load_supernet("0"), "0.2.0")
-    resumed = tuner(tmp_path / "a")
-    resumed.search(x, y, epochs=2, batch_size=32, verbose=0)
-    straight = tuner(tmp_path / "b")
-    straight.search(x, y, epochs=2, batch_size=32, verbose=0)
-    run, reference = resumed.oracle.runs["0"], straight.oracle.runs["0"]
-    np.testing.assert_allclose(np.array(run["logits"]), np.array(reference["logits"]), atol=1e-6)
-    assert run["history"]["val_accuracy"] == pytest.approx(reference["history"]["val_accuracy"])
+    resumed, straight = resume_beside_a_straight_run(tmp_path, x, y)
     assert not (trial_dir / LEGACY_STATE_FILE).exists()
     assert json.loads((trial_dir / STATE_FILE).read_text())["epoch"] == 2
