@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from keras_parsec import space
-from keras_parsec.final import layers, networks
+from keras_parsec.final import layers, networks, operations
 from keras_parsec.search import ops
 
 CASES = tuple(itertools.product(space.OPERATIONS, (1, 2)))
@@ -45,7 +45,7 @@ def test_pools_use_the_registry_s_window():
 
 
 def test_search_and_final_batch_norm_share_one_epsilon():
-    assert ops.BATCH_NORM_EPSILON == layers.BATCH_NORM_EPSILON == networks.BATCH_NORM_EPSILON
+    assert ops.BATCH_NORM_EPSILON == operations.BATCH_NORM_EPSILON == networks.BATCH_NORM_EPSILON
     assert ops.BATCH_NORM_EPSILON is space.BATCH_NORM_EPSILON
     layer = layers.SepConv(CHANNELS, 3)
     assert layer.bn_1.epsilon == layer.bn_2.epsilon == space.BATCH_NORM_EPSILON

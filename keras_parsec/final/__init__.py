@@ -1,6 +1,7 @@
 """Final networks: found cells as Keras layers and models, trained with the paper's recipes.
 
-layers      `Cell` and its operations as Keras layers
+layers      `Cell`: one cell of a genotype as a Keras layer
+operations  the candidate operations as Keras layers (`SepConv`, `DilConv`...), their registry
 networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
 train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
@@ -9,6 +10,6 @@ counting    parameters and multiply-adds of a genotype's network
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import counting, layers, networks, recipes, train
+from keras_parsec.final import counting, layers, networks, operations, recipes, train
 
-__all__ = ["counting", "layers", "networks", "recipes", "train"]
+__all__ = ["counting", "layers", "networks", "operations", "recipes", "train"]

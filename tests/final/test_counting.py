@@ -86,11 +86,8 @@ def test_describe_counts_and_the_cli_show_text():
     text = counting.describe_counts(kp.DARTS_V2, input_shape=(8, 8, 1), num_classes=10, num_cells=2, filters=4)
     params = kp.count_params(kp.DARTS_V2, input_shape=(8, 8, 1), num_classes=10, num_cells=2, filters=4)
     assert text.startswith(f"{params / 1e6:.3f}M params") and "mult-adds" in text
-    cli.FLAGS(["keras-parsec", "--num_cells=2", "--filters=4", "--dataset=digits"])
-    try:
-        assert cli._counts(kp.DARTS_V2) == f"As a 2-cell, 4-filter network on digits: {text}"
-    finally:
-        cli.FLAGS.unparse_flags()
+    args = cli._parser().parse_args(["show", "--dataset=digits"])
+    assert cli._counts(args, kp.DARTS_V2, 2, 4) == f"As a 2-cell, 4-filter network on digits: {text}"
 
 
 def test_the_counted_settings_are_the_recipes_networks():
@@ -110,9 +107,6 @@ def test_the_counted_settings_are_the_recipes_networks():
     "dataset, setting", [("cifar10", "cifar10"), ("imagenet2012", "imagenet"), ("mnist", "cifar10")]
 )
 def test_the_cli_counts_on_the_settings_images(dataset, setting):
-    cli.FLAGS(["keras-parsec", f"--dataset={dataset}"])
-    try:
-        expected = counting.SETTINGS[setting]
-        assert cli._network_shape() == (expected["input_shape"], expected["num_classes"], expected["stem"])
-    finally:
-        cli.FLAGS.unparse_flags()
+    args = cli._parser().parse_args(["show", f"--dataset={dataset}"])
+    expected = counting.SETTINGS[setting]
+    assert cli._network_shape(args) == (expected["input_shape"], expected["num_classes"], expected["stem"])
