@@ -15,6 +15,8 @@ random resized crop (8%-100% of the area, aspect 3/4-4/3) to 224, flip and
 normalisation, evaluation a resize of the shorter side to 256 and a centre crop.
 """
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -37,7 +39,7 @@ def load(name, split="train", data_dir=None, manual_dir=None, shuffle_files=Fals
         manual_dir: directory holding manually downloaded archives
             (imagenet2012: `ILSVRC2012_img_train.tar` and `ILSVRC2012_img_val.tar`).
         shuffle_files: read the split's files in a random order (large
-            datasets); False keeps the stored order that `split_train_search` needs.
+            datasets); False keeps the stored order that `split_dataset` needs.
 
     Returns:
         A `tf.data.Dataset`.
@@ -81,8 +83,12 @@ def load_arrays(name, split="train", data_dir=None, manual_dir=None, num_example
     return np.concatenate(images), np.concatenate(labels).astype(np.int32)
 
 
-def split_train_search(dataset, search_fraction=0.5, num_examples=None):
-    """Disjoint train and search halves of a dataset in a fixed order (paper 4.1: 50/50).
+def split_dataset(dataset, search_fraction=0.5, num_examples=None):
+    """Disjoint train and search halves of a `tf.data.Dataset` in a fixed order (paper 4.1: 50/50).
+
+    The arrays' version is `keras_parsec.split_train_search`; this one was also
+    called `split_train_search` before 0.3.0 (that name still works, with a
+    `DeprecationWarning`).
 
     The first `1 - search_fraction` of the examples are the train half, the
     rest the search half; nothing is read until the pipelines run.
@@ -105,6 +111,17 @@ def split_train_search(dataset, search_fraction=0.5, num_examples=None):
     cut = total - int(round(total * search_fraction))
     cut = min(max(cut, 1), total - 1)
     return dataset.take(cut), dataset.skip(cut).take(total - cut)
+
+
+def split_train_search(dataset, search_fraction=0.5, num_examples=None):
+    """Deprecated name of `split_dataset` (the arrays' `keras_parsec.split_train_search` is another function)."""
+    warnings.warn(
+        "keras_parsec.preprocessing.split_train_search is now split_dataset (keras-parsec 0.3.0); "
+        "the old name goes in 0.4.0",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return split_dataset(dataset, search_fraction, num_examples)
 
 
 def normalize(image, mean=CIFAR10_MEAN, std=CIFAR10_STD):

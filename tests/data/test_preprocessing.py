@@ -85,7 +85,7 @@ def test_pipeline_rejects_a_bad_batch_size():
 
 @pytest.mark.parametrize("total, fraction, sizes", ((101, 0.5, (51, 50)), (20, 0.5, (10, 10)), (10, 0.2, (8, 2))))
 def test_split_sizes_and_no_overlap(total, fraction, sizes):
-    train, search = preprocessing.split_train_search(tf.data.Dataset.range(total), fraction)
+    train, search = preprocessing.split_dataset(tf.data.Dataset.range(total), fraction)
     train, search = list(train.as_numpy_iterator()), list(search.as_numpy_iterator())
     assert (len(train), len(search)) == sizes
     assert not set(train) & set(search)
@@ -95,7 +95,7 @@ def test_split_sizes_and_no_overlap(total, fraction, sizes):
 def test_split_of_tfds_mock_data_has_disjoint_halves():
     with mock(20):
         dataset = preprocessing.load("cifar10", "train")
-        train, search = preprocessing.split_train_search(dataset, num_examples=20)
+        train, search = preprocessing.split_dataset(dataset, num_examples=20)
         (train_x, _), (search_x, _) = arrays(train), arrays(search)
     assert len(train_x) == len(search_x) == 10
     train_keys = {x.tobytes() for x in train_x}
@@ -105,13 +105,13 @@ def test_split_of_tfds_mock_data_has_disjoint_halves():
 @pytest.mark.parametrize("fraction", (0.0, 1.0, 1.5))
 def test_split_rejects_bad_fractions(fraction):
     with pytest.raises(InvalidArgumentError, match="search_fraction"):
-        preprocessing.split_train_search(tf.data.Dataset.range(10), fraction)
+        preprocessing.split_dataset(tf.data.Dataset.range(10), fraction)
 
 
 def test_split_needs_a_known_size():
     unknown = tf.data.Dataset.range(10).filter(lambda x: x > 2)
     with pytest.raises(InvalidArgumentError, match="num_examples"):
-        preprocessing.split_train_search(unknown)
+        preprocessing.split_dataset(unknown)
 
 
 # ------------------------------------------------------------------ augmentation statistics
@@ -203,3 +203,9 @@ def test_search_dataset_augments_both_halves():
     (x_t, y_t), (x_s, y_s) = next(iter(augmented))
     assert x_t.shape == x_s.shape == (4, 8, 8, 3)
     assert np.any(x_t.numpy() == 0)  # padding or cutout reached the batch
+
+
+def test_the_old_name_of_split_dataset_still_works_and_warns():
+    with pytest.warns(DeprecationWarning, match="split_dataset"):
+        train, search = preprocessing.split_train_search(tf.data.Dataset.range(10), 0.5)
+    assert [int(v) for v in train] == [0, 1, 2, 3, 4] and [int(v) for v in search] == [5, 6, 7, 8, 9]
