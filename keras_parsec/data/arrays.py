@@ -131,7 +131,7 @@ def as_arrays(images, labels=None, name="x"):
 
         images = tfds.load(images, split="train", as_supervised=True)
     if isinstance(images, keras.utils.PyDataset) or _is_iterator(images):
-        images = _collect_pairs(images, labels, name)
+        images, labels = _collect_pairs(images, labels, name)
     if isinstance(images, tf.data.Dataset):
         if labels is not None:
             raise errors.invalid_argument(
@@ -213,7 +213,7 @@ def _is_iterator(value):
 
 
 def _collect_pairs(source, labels, name):
-    """The `(images, labels)` batches or examples of a `PyDataset` or generator, as one in-memory dataset."""
+    """The `(images, labels)` batches or examples of a `PyDataset` or generator, as two arrays."""
     if labels is not None:
         raise errors.invalid_argument(
             "y", f"None when x is a {type(source).__name__} of (images, labels)", labels, "drop y"
@@ -231,7 +231,7 @@ def _collect_pairs(source, labels, name):
     rank = pairs[0][0].ndim
     images = np.concatenate([p[0] for p in pairs]) if rank == 4 else np.stack([p[0] for p in pairs])
     labels = np.concatenate([p[1] for p in pairs]) if rank == 4 else np.stack([p[1] for p in pairs])
-    return tf.data.Dataset.from_tensor_slices((images, labels))
+    return images, labels
 
 
 def _from_one_hot(labels, name):
