@@ -13,6 +13,7 @@ Public API:
     ArchitectureDistribution                               p(alpha | pi): sample, log_prob, mode, entropy
     SuperNet                                               shared weights, each pass one call; train_step = Algorithm 1
     SearchRecipe                                           the search's optimizer settings (paper 4.1 and DARTS)
+    Budget                                                 cost limits (params, mult-adds, latency) in the weights
     search.EagerSuperNet                                   the same composed eagerly (engine="eager", the baseline)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
@@ -52,6 +53,7 @@ from keras_parsec.final.recipes import (
 from keras_parsec.final.train import train_final_network
 from keras_parsec.genotype import DARTS_V1, DARTS_V2, Genotype
 from keras_parsec.search import SearchRecipe, SuperNet
+from keras_parsec.search.budget import Budget
 from keras_parsec.space import OPERATIONS, SearchSpace
 from keras_parsec.tuning.hypermodel import CellHyperModel
 from keras_parsec.tuning.oracle import ParsecOracle
@@ -63,6 +65,7 @@ __version__ = "0.3.0"
 _moved.install()  # the modules of 0.2.0 under their old names, with a DeprecationWarning
 
 __all__ = [
+    "Budget",
     "CIFAR10_RECIPE",
     "IMAGENET_RECIPE",
     "L2SGD",

@@ -38,19 +38,25 @@ def distinct_architectures(choices):
     return choices[first], first, rank[np.reshape(inverse, -1)]
 
 
-def merged_weights(log_likelihoods, first, inverse):
+def merged_weights(log_likelihoods, first, inverse, log_factors=None):
     """Importance weights, summed over repeated architectures, and which architectures to skip.
 
     Args:
         log_likelihoods: [K] search-batch log-likelihoods of the samples.
         first, inverse: from `distinct_architectures`.
+        log_factors: None, or [K] log factors added to the log-likelihoods
+            before normalising (a budget's, `search.budget`): `-inf` gives
+            weight 0 without counting the sample as not finite.
 
     Returns:
         `(weights, merged, skip)`: the [K] importance weights (0 for a NaN or
         infinite log-likelihood), the weight of each distinct architecture, and
         a bool array, True where its log-likelihood is NaN or infinite.
     """
-    weights = dist_lib.importance_weights(log_likelihoods)
+    scores = log_likelihoods
+    if log_factors is not None:
+        scores = tf.cast(scores, tf.float64) + tf.constant(log_factors, tf.float64)
+    weights = dist_lib.importance_weights(scores)
     merged = tf.math.unsorted_segment_sum(weights, inverse, len(first))
     return weights, merged, ~np.isfinite(np.asarray(log_likelihoods))[first]
 

@@ -13,10 +13,12 @@ gradients, and `fit` sizing the cosine schedule. The engines subclass it:
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_parsec import _upstream
+from keras_parsec import _upstream, errors
 from keras_parsec import distribution as dist_lib
+from keras_parsec.search import budget as budget_lib
 from keras_parsec.search import eager_updates
 from keras_parsec.search.recipe import SEARCH_RECIPE, CosineSchedule
 
@@ -35,6 +37,10 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
             `2 * num_cells // 3` and this weight times its loss joins the
             training loss (paper 4.2 fine-tunes with 0.4); the search batch's
             likelihoods use the main classifier only.
+        budget: a `search.budget.Budget`, or None: its rule scales each
+            sample's importance weight by its costs (`search.budget`).
+        cost_tables: with a budget, dict from each of its cost names to a
+            table with `cost(choices)` (`keras_parsec.final.costs.CostTable`).
         **kwargs: passed to `keras.Model`.
 
     Subclasses implement `build`, `architecture_logits(images, choices)`,
@@ -49,9 +55,17 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         num_samples=SEARCH_RECIPE.num_samples,
         seed=None,
         auxiliary_weight=0.0,
+        budget=None,
+        cost_tables=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.budget, self.cost_tables = budget, dict(cost_tables or {})
+        missing = sorted(set(budget.limits) - set(self.cost_tables)) if budget is not None else []
+        if missing:
+            raise errors.invalid_argument(
+                "cost_tables", f"a table for each limit of {budget}", sorted(self.cost_tables), f"add {missing}"
+            )
         self.search_space = search_space
         self.num_classes = int(num_classes)
         self.num_samples = int(num_samples)
@@ -62,6 +76,7 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
+        self.over_budget_tracker = keras.metrics.Mean(name="over_budget")
 
     def call(self, inputs, training=False):
         """Logits of the mode of the architecture distribution on `inputs`."""
@@ -97,7 +112,8 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
+        trackers = [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
+        return trackers + ([self.over_budget_tracker] if self.budget is not None else [])
 
     def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
         """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
@@ -129,6 +145,25 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         seed = tf.cast(self.seed_generator.next(), tf.int32)
         dist = self.distribution
         return dist_lib.sample_choices(dist.logits, dist.mask, self.num_samples, seed).numpy()
+
+    def budget_log_factors(self, choices, search_labels):
+        """The budget's log factor of each sample (`Budget.log_factors`), or None without a budget.
+
+        Also records the fraction of the K samples over budget (`over_budget`).
+
+        Args:
+            choices: `[K, 2, N, 2]` the step's samples.
+            search_labels: the search batch's labels (per replica under a
+                strategy): their count is the soft rule's `n`.
+        """
+        if self.budget is None:
+            return None
+        costs = budget_lib.architecture_costs(self.cost_tables, choices)
+        self.over_budget_tracker.update_state(1.0 - np.mean(self.budget.fits(costs)))
+        strategy = self.distribute_strategy
+        local = tf.nest.flatten(strategy.experimental_local_results(search_labels))
+        per_replica = int(sum(int(tf.shape(labels)[0]) for labels in local)) / len(local)
+        return self.budget.log_factors(costs, per_replica * strategy.num_replicas_in_sync)
 
     def step_logs(self):
         """The logs a search step returns: every metric and the entropy of p(alpha | pi)."""

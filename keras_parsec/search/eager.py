@@ -88,7 +88,9 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
         choices = self.sample_choices()
         distinct, first, inverse = distinct_architectures(choices)
         log_likelihoods = tf.gather(self.search_log_likelihoods(x_search, y_search, distinct), inverse)
-        weights, merged, skip = merged_weights(log_likelihoods, first, inverse)
+        weights, merged, skip = merged_weights(
+            log_likelihoods, first, inverse, self.budget_log_factors(choices, y_search)
+        )
         step = self.weighted_gradients(x_train, y_train, distinct, merged, skip=skip)
         return self.finish_step(choices, weights, skip, inverse, y_train, step)
 

@@ -101,7 +101,9 @@ def train_step(net, strategy, data):
     log_likelihoods = strategy.reduce(
         SUM, strategy.run(net.search_log_likelihoods, args=(x_search, y_search, distinct)), axis=None
     )
-    weights, merged, skip = algorithm.merged_weights(tf.gather(log_likelihoods, inverse), first, inverse)
+    weights, merged, skip = algorithm.merged_weights(
+        tf.gather(log_likelihoods, inverse), first, inverse, net.budget_log_factors(choices, y_search)
+    )
     ran = []  # per replica: (variables, weights of the architectures that ran, dropped)
 
     def replica_gradients(images, labels):

@@ -180,7 +180,9 @@ class SuperNet(base_supernet.BaseSuperNet):
         distinct, first, inverse = algorithm.distinct_architectures(choices)
         architectures = [tf.constant(a, tf.int32) for a in distinct]
         scores = run.sum_stacked([run.run(self._log_likelihood, x_search, y_search, a) for a in architectures])
-        weights, merged, skip = algorithm.merged_weights(tf.gather(scores, inverse), first, inverse)
+        weights, merged, skip = algorithm.merged_weights(
+            tf.gather(scores, inverse), first, inverse, self.budget_log_factors(choices, y_search)
+        )
         ran, dropped = self._train_passes(x_train, y_train, architectures, merged, skip)
         finite = algorithm.finite_samples(skip, inverse, dropped)
         kept = tf.reduce_sum(tf.where(finite, weights, 0.0))  # a tensor: TF caches every Python float it converts
