@@ -1,7 +1,7 @@
 """Paper 4.2: fine-tune the searched distribution directly on the full-size network.
 
     python examples/cifar10_finetune.py --prior=runs/cifar10_search/best_distribution.json
-    python examples/cifar10_finetune.py --smoke --prior=...    # tfds mock data, tiny network
+    python examples/cifar10_finetune.py --smoke                # tfds mock data, tiny network, uniform prior
 
 p(alpha | pi) starts from the small search's distribution and is tuned on the
 network that will be trained: 20 cells, 36 filters, auxiliary head (0.4),
@@ -18,7 +18,9 @@ from absl import app, flags
 import keras_parsec as kp
 from keras_parsec.data import preprocessing
 
-flags.DEFINE_string("prior", None, "ArchitectureDistribution JSON from cifar10_search.py (required).")
+flags.DEFINE_string(
+    "prior", None, "ArchitectureDistribution JSON from cifar10_search.py (required, except with --smoke: uniform)."
+)
 flags.DEFINE_integer("num_cells", 20, "Cells of the full-size network.")
 flags.DEFINE_integer("filters", 36, "Initial filters of the full-size network.")
 flags.DEFINE_integer("epochs", 10, "Fine-tuning epochs.")
@@ -32,7 +34,6 @@ flags.DEFINE_string("data_dir", None, "tfds data directory.")
 flags.DEFINE_string("directory", "runs", "Where the project goes.")
 flags.DEFINE_string("project_name", "cifar10_finetune", "Project folder.")
 flags.DEFINE_bool("smoke", False, "Run end to end on tfds mock data with a tiny network (no download).")
-flags.mark_flag_as_required("prior")
 FLAGS = flags.FLAGS
 
 
@@ -47,7 +48,13 @@ def smoke_settings():
 
 def main(argv):
     del argv
-    prior = kp.ArchitectureDistribution.load(FLAGS.prior)
+    if FLAGS.prior:
+        prior = kp.ArchitectureDistribution.load(FLAGS.prior)
+    elif FLAGS.smoke:
+        prior = kp.ArchitectureDistribution(kp.SearchSpace(num_cells=8, filters=16))
+        print("No --prior: starting the smoke run from a uniform distribution over the paper's search space.")
+    else:
+        raise app.UsageError("--prior is required: the best_distribution.json that cifar10_search.py wrote.")
     with smoke_settings() if FLAGS.smoke else contextlib.nullcontext():
         images, labels = preprocessing.load_arrays("cifar10", "train", FLAGS.data_dir)
     x = preprocessing.normalize(images).numpy()

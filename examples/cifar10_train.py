@@ -2,7 +2,7 @@
 
     python examples/cifar10_train.py --genotype=runs/cifar10_finetune/best_genotype.json
     python examples/cifar10_train.py --genotype=DARTS_V2                  # a published cell
-    python examples/cifar10_train.py --smoke --genotype=DARTS_V2          # tfds mock data, tiny network
+    python examples/cifar10_train.py --smoke                             # tfds mock data, tiny network
 
 20 cells, 36 filters, auxiliary head 0.4, drop path 0.4 (ramped linearly over
 the epochs as in DARTS' code), cutout 16, batch 96, SGD momentum 0.9 with
@@ -22,7 +22,9 @@ import keras_parsec as kp
 from keras_parsec.data import preprocessing
 
 _DEFAULT = kp.CIFAR10_RECIPE
-flags.DEFINE_string("genotype", None, "Genotype JSON file, or DARTS_V1 / DARTS_V2 (required).")
+flags.DEFINE_string(
+    "genotype", None, "Genotype JSON file, or DARTS_V1 / DARTS_V2 (required, except with --smoke: DARTS_V2)."
+)
 flags.DEFINE_integer("num_cells", _DEFAULT.num_cells, "Cells.")
 flags.DEFINE_integer("filters", _DEFAULT.filters, "Initial filters.")
 flags.DEFINE_integer("epochs", _DEFAULT.epochs, "Epochs.")
@@ -37,13 +39,14 @@ flags.DEFINE_integer("seed", 0, "Seed of the weights and the shuffles.")
 flags.DEFINE_string("data_dir", None, "tfds data directory.")
 flags.DEFINE_string("output", "runs/cifar10_train", "Where the model and the SavedModel go.")
 flags.DEFINE_bool("smoke", False, "Run end to end on tfds mock data with a tiny network (no download).")
-flags.mark_flag_as_required("genotype")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    genotype = kp.Genotype.load(FLAGS.genotype)
+    if not FLAGS.genotype and not FLAGS.smoke:
+        raise app.UsageError("--genotype is required: a genotype JSON file (best_genotype.json), DARTS_V1 or DARTS_V2.")
+    genotype = kp.Genotype.load(FLAGS.genotype or "DARTS_V2")
     recipe = dataclasses.replace(
         _DEFAULT,
         num_cells=FLAGS.num_cells,

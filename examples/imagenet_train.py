@@ -2,7 +2,7 @@
 
     python examples/imagenet_train.py --genotype=runs/cifar10_finetune/best_genotype.json \
         --manual_dir=/data/imagenet           # ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar
-    python examples/imagenet_train.py --smoke --genotype=DARTS_V2          # tfds mock data, tiny network
+    python examples/imagenet_train.py --smoke                             # tfds mock data, tiny network
 
 14 cells, 48 filters, 224x224 crops, the ImageNet stem, under 600M
 multiply-adds (checked before training); DARTS' ImageNet settings: batch 128,
@@ -23,7 +23,9 @@ import keras_parsec as kp
 from keras_parsec.data import preprocessing
 
 _DEFAULT = kp.IMAGENET_RECIPE
-flags.DEFINE_string("genotype", None, "Genotype JSON file, or DARTS_V1 / DARTS_V2 (required).")
+flags.DEFINE_string(
+    "genotype", None, "Genotype JSON file, or DARTS_V1 / DARTS_V2 (required, except with --smoke: DARTS_V2)."
+)
 flags.DEFINE_integer("num_cells", _DEFAULT.num_cells, "Cells.")
 flags.DEFINE_integer("filters", _DEFAULT.filters, "Initial filters.")
 flags.DEFINE_integer("epochs", _DEFAULT.epochs, "Epochs (paper: 600; DARTS: 250).")
@@ -36,7 +38,6 @@ flags.DEFINE_string("data_dir", None, "tfds data directory.")
 flags.DEFINE_string("manual_dir", None, "Folder with the manually downloaded ImageNet archives.")
 flags.DEFINE_string("output", "runs/imagenet_train", "Where the model and the SavedModel go.")
 flags.DEFINE_bool("smoke", False, "Run end to end on tfds mock data with a tiny network (no download).")
-flags.mark_flag_as_required("genotype")
 FLAGS = flags.FLAGS
 
 NUM_CLASSES = 1000
@@ -45,7 +46,9 @@ NUM_TRAIN = 1_281_167
 
 def main(argv):
     del argv
-    genotype = kp.Genotype.load(FLAGS.genotype)
+    if not FLAGS.genotype and not FLAGS.smoke:
+        raise app.UsageError("--genotype is required: a genotype JSON file (best_genotype.json), DARTS_V1 or DARTS_V2.")
+    genotype = kp.Genotype.load(FLAGS.genotype or "DARTS_V2")
     recipe = dataclasses.replace(
         _DEFAULT,
         num_cells=FLAGS.num_cells,

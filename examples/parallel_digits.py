@@ -24,6 +24,7 @@ flags.DEFINE_enum("early_stopping", None, ["halving"], "Successive halving acros
 flags.DEFINE_string("directory", "runs", "Project directory; shared by the chief and workers in parallel mode.")
 flags.DEFINE_string("project_name", "parallel_digits", "Project name.")
 flags.DEFINE_integer("seed", 0, "Base seed.")
+flags.DEFINE_bool("smoke", False, "A seconds-long run: 300 digits, one epoch, K=2, a 2-cell space of 4 filters.")
 FLAGS = flags.FLAGS
 
 
@@ -47,9 +48,13 @@ def main(argv):
     from keras_parsec.data.arrays import load_digits_images
 
     images, labels = load_digits_images()
+    space = kp.SearchSpace(num_cells=3, filters=8)
+    epochs, num_samples = FLAGS.epochs, FLAGS.num_samples
+    if FLAGS.smoke:
+        images, labels, space, epochs, num_samples = images[:300], labels[:300], kp.SearchSpace(num_cells=2, filters=4), 1, 2
     tuner = kp.ParsecTuner(
-        kp.SearchSpace(num_cells=3, filters=8),
-        num_samples=FLAGS.num_samples,
+        space,
+        num_samples=num_samples,
         max_trials=FLAGS.max_trials,
         seed=FLAGS.seed,
         directory=FLAGS.directory,
@@ -57,7 +62,7 @@ def main(argv):
         distribution_strategy=strategy,
         early_stopping=FLAGS.early_stopping,
     )
-    tuner.search(images, labels, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, verbose=2)
+    tuner.search(images, labels, epochs=epochs, batch_size=FLAGS.batch_size, verbose=2)
     if "KERASTUNER_ORACLE_IP" not in os.environ or "chief" in os.environ.get("KERASTUNER_TUNER_ID", ""):
         tuner.results_summary()
         print("Best genotype:", tuner.get_best_genotypes()[0])

@@ -55,9 +55,11 @@ def ran(tmp_path_factory):
     """
     tmp_path = tmp_path_factory.mktemp("examples")
     lanes = {
-        "train": start(tmp_path, "cifar10_train.py", "--smoke", "--genotype=DARTS_V2", "--output=train"),
+        "train": start(tmp_path, "cifar10_train.py", "--smoke"),
         "imagenet": start(tmp_path, "imagenet_train.py", "--smoke", "--genotype=DARTS_V1", "--output=imagenet"),
-        "quickstart": start(tmp_path, "quickstart_digits.py", "--epochs=1", "--train_epochs=1", "--num_samples=1"),
+        "finetune_alone": start(tmp_path, "cifar10_finetune.py", "--smoke", "--project_name=finetune_alone"),
+        "quickstart": start(tmp_path, "quickstart_digits.py", "--smoke"),
+        "parallel": start(tmp_path, "parallel_digits.py", "--smoke"),
     }
     results = {"search": finish(start(tmp_path, "cifar10_search.py", "--smoke"), "cifar10_search.py")}
     prior = tmp_path / "runs" / "cifar10_search" / "best_distribution.json"
@@ -89,14 +91,22 @@ def test_cifar10_finetune_starts_from_the_search_on_a_larger_network(ran):
 def test_cifar10_train_saves_and_exports(ran):
     tmp_path, outputs = ran
     assert "Test accuracy" in outputs["train"]
-    assert (tmp_path / "train" / "model.keras").exists()
-    assert (tmp_path / "train" / "exported" / "saved_model.pb").exists()
+    assert (tmp_path / "runs" / "cifar10_train" / "model.keras").exists()
+    assert (tmp_path / "runs" / "cifar10_train" / "exported" / "saved_model.pb").exists()
 
 
 def test_imagenet_train_reports_the_mobile_setting_counts(ran):
     tmp_path, outputs = ran
     assert "multiply-adds" in outputs["imagenet"] and "Top-1 accuracy" in outputs["imagenet"]
     assert (tmp_path / "imagenet" / "model.keras").exists()
+
+
+def test_every_example_runs_alone_with_smoke(ran):
+    _, outputs = ran
+    assert "uniform distribution" in outputs["finetune_alone"] and "Mode after fine-tuning:" in outputs["finetune_alone"]
+    assert "Best genotype:" in outputs["parallel"]
+    for script in EXAMPLES.glob("*.py"):
+        assert "--smoke" in script.read_text(), script.name
 
 
 def test_quickstart_digits(ran):
