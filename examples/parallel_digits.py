@@ -51,7 +51,8 @@ def main(argv):
     space = kp.SearchSpace(num_cells=3, filters=8)
     epochs, num_samples = FLAGS.epochs, FLAGS.num_samples
     if FLAGS.smoke:
-        images, labels, space, epochs, num_samples = images[:300], labels[:300], kp.SearchSpace(num_cells=2, filters=4), 1, 2
+        images, labels, epochs, num_samples = images[:300], labels[:300], 1, 2
+        space = kp.SearchSpace(num_cells=2, filters=4)
     tuner = kp.ParsecTuner(
         space,
         num_samples=num_samples,

@@ -103,7 +103,8 @@ def test_imagenet_train_reports_the_mobile_setting_counts(ran):
 
 def test_every_example_runs_alone_with_smoke(ran):
     _, outputs = ran
-    assert "uniform distribution" in outputs["finetune_alone"] and "Mode after fine-tuning:" in outputs["finetune_alone"]
+    alone = outputs["finetune_alone"]
+    assert "uniform distribution" in alone and "Mode after fine-tuning:" in alone
     assert "Best genotype:" in outputs["parallel"]
     for script in EXAMPLES.glob("*.py"):
         assert "--smoke" in script.read_text(), script.name
