@@ -27,6 +27,8 @@ Public API:
       final_callbacks, DropPathSchedule, L2SGD,
       SparseLabelSmoothingCrossentropy
     count_params, count_flops, check_mobile_setting        parameters and multiply-adds of a genotype's network
+    CostTable, params_table, flops_table                   those costs per choice, additive over an architecture
+    measure_latency_table, measure_latency                 inference latency per choice and end to end
     ParsecError, InvalidArgumentError, InvalidTypeError    typed errors
 Modules moved in 0.3.0 still import under their 0.2.0 names (`keras_parsec._moved`).
 """
@@ -37,6 +39,7 @@ from keras_parsec.data.arrays import search_dataset, split_train_search
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecError
 from keras_parsec.final import layers
+from keras_parsec.final.costs import CostTable, flops_table, params_table
 from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
 from keras_parsec.final.networks import CellNetwork
 from keras_parsec.final.recipes import (
@@ -72,6 +75,7 @@ __all__ = [
     "ArchitectureDistribution",
     "CellHyperModel",
     "CellNetwork",
+    "CostTable",
     "DARTS_V1",
     "DARTS_V2",
     "DropPathSchedule",
@@ -96,7 +100,9 @@ __all__ = [
     "count_flops",
     "count_params",
     "final_callbacks",
+    "flops_table",
     "layers",
+    "params_table",
     "plot_distribution",
     "plot_genotype",
     "plot_search",

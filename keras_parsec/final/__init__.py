@@ -6,10 +6,11 @@ networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
 train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
 counting    parameters and multiply-adds of a genotype's network
+costs       `CostTable`: those counts per choice, additive over an architecture's choices
 
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import counting, layers, networks, operations, recipes, train
+from keras_parsec.final import costs, counting, layers, networks, operations, recipes, train
 
-__all__ = ["counting", "layers", "networks", "operations", "recipes", "train"]
+__all__ = ["costs", "counting", "layers", "networks", "operations", "recipes", "train"]

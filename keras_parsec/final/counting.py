@@ -40,12 +40,24 @@ def _network(model_or_genotype, setting, network_kwargs):
                 "pass the genotype instead to build a network of another size",
             )
         return model_or_genotype
+    return CellNetwork(model_or_genotype, **network_arguments(setting, network_kwargs))
+
+
+def network_arguments(setting=None, network_kwargs=None) -> dict:
+    """The `CellNetwork` arguments a genotype is counted at: the setting's, overridden, without head or drop path.
+
+    Args:
+        setting: "cifar10" (default) or "imagenet", a key of `SETTINGS`.
+        network_kwargs: optional dict of `CellNetwork` arguments that override the setting's.
+
+    Returns:
+        A new dict of `CellNetwork` keyword arguments.
+    """
     if setting is None:
         setting = "cifar10"
     if setting not in SETTINGS:
         raise invalid_argument("setting", f"one of {sorted(SETTINGS)}", setting, 'pass "cifar10" or "imagenet"')
-    kwargs = {**SETTINGS[setting], **network_kwargs, "auxiliary_weight": 0.0, "drop_path_rate": 0.0}
-    return CellNetwork(model_or_genotype, **kwargs)
+    return {**SETTINGS[setting], **(network_kwargs or {}), "auxiliary_weight": 0.0, "drop_path_rate": 0.0}
 
 
 def count_params(model_or_genotype, setting=None, **network_kwargs) -> int:

@@ -288,6 +288,25 @@ class CellNetwork(keras.Model):
         self.global_pooling.build(s1)
         self.classifier.build(self.global_pooling.compute_output_shape(s1))
 
+    def cell_input_shapes(self, batch_size=None) -> list:
+        """The shapes `[s0, s1]` that each cell reads, in cell order, for images of `input_shape`.
+
+        Args:
+            batch_size: the batch axis of the shapes (None: any).
+
+        Returns:
+            One pair of NHWC shape tuples per cell.
+        """
+        shape = (batch_size, *self.image_shape)
+        s0 = s1 = tuple(self.stem.compute_output_shape(shape))
+        if self.stem_1 is not None:
+            s1 = tuple(self.stem_1.compute_output_shape(s0))
+        shapes = []
+        for cell in self.cells:
+            shapes.append([s0, s1])
+            s0, s1 = s1, tuple(cell.compute_output_shape([s0, s1]))
+        return shapes
+
     def call(self, inputs, training=None):
         self._auxiliary.output = None
         s0 = s1 = self.stem(inputs, training=training)
