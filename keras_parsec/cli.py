@@ -53,6 +53,12 @@ def _parser():
     search.add_argument("--early_stopping", choices=("none", "halving"), default="none", help="stop weak runs early")
     search.add_argument("--prior", help="a distribution JSON (best_distribution.json of an earlier search)")
     search.add_argument("--augment", type=int, default=0, help="crop, flip and cutout of this side (0: none)")
+    budget = search.add_argument_group("budget (counted at --num_cells/--filters, the size `train` uses)")
+    budget.add_argument("--max_params", type=float, help="most parameters of the found network")
+    budget.add_argument("--max_flops", type=float, help="most multiply-adds of one image")
+    budget.add_argument("--max_latency_ms", type=float, help="most latency, predicted from --latency_table")
+    budget.add_argument("--latency_table", help="a table saved by kp.measure_latency_table on the target device")
+    budget.add_argument("--budget_rule", choices=("hard", "soft"), default="hard", help="how a budget weighs samples")
 
     train = commands.add_parser("train", parents=[data, size, fit], help="train a genotype from scratch")
     train.add_argument("--genotype", help="a genotype JSON file")
@@ -111,6 +117,10 @@ def command_search(args):
     from keras_parsec.tuning.tuner import BEST_DISTRIBUTION_FILE, BEST_GENOTYPE_FILE
 
     prior = kp.ArchitectureDistribution.load(args.prior) if args.prior else None
+    limits = {name: getattr(args, name) for name in ("max_params", "max_flops", "max_latency_ms")}
+    budget = None
+    if any(value is not None for value in limits.values()):
+        budget = kp.Budget(**limits, rule=args.budget_rule, latency_table=args.latency_table)
     train, _ = _load_dataset(args)  # the test split is not looked at
     space = kp.SearchSpace(num_cells=args.num_cells or 3, filters=args.filters or 8, num_nodes=args.num_nodes)
     tuner = kp.ParsecTuner(
@@ -125,6 +135,7 @@ def command_search(args):
         prior=prior,
         early_stopping=None if args.early_stopping == "none" else args.early_stopping,
         distribution_strategy=tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else None,
+        budget=budget,
     )
     print(
         f"Searching {space} on {args.dataset}: {len(train[0])} training images, {args.validation_split:.0%} held "

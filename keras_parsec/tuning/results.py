@@ -48,6 +48,39 @@ class TunerResults:
 
         return ranking.score_genotypes(self.load_supernet(trial_id), genotypes, x, y, batch_size)
 
+    def plot_pareto(self, path, x, y, cost="params", num_architectures=32, seed=0, trial_id=None):
+        """Plots cost against shared-weight accuracy of samples of the learnt pi (`tuning.pareto`).
+
+        Args:
+            path: PNG path.
+            x, y: held-out images and labels to score on (e.g. the validation data).
+            cost: "params", "flops" or "latency_ms" (the last needs the
+                budget's latency table), counted at the budget's size, else
+                at the searched size.
+            num_architectures: samples of pi, besides its mode.
+            seed: the sampler's seed.
+            trial_id: the run; default the best.
+
+        Returns:
+            The scored points, the mode first (`pareto.sampled_tradeoff`).
+        """
+        from keras_parsec.tuning import costs, pareto
+
+        budget = getattr(self, "budget", None)
+        if budget is not None and cost in budget.limits:
+            tables = {cost: self.cost_tables()[cost]}
+        else:
+            summary = self._search_summary or {}
+            if "num_classes" not in summary:
+                raise errors.invalid_argument("tuner", "a tuner whose search() ran", None, "call search() first")
+            network = costs.network_arguments(
+                budget.network if budget else None, self.search_space, summary["input_shape"], summary["num_classes"]
+            )
+            tables = costs.count_tables([cost], self.search_space, network, budget and budget.latency_table)
+        points = pareto.sampled_tradeoff(self.load_supernet(trial_id), tables, x, y, num_architectures, seed)
+        pareto.plot_pareto(points, path, cost, budget.limits.get(cost) if budget else None)
+        return points
+
     def _best_trial_ids(self, num):
         trials = [t for t in self.oracle.get_best_trials(num) if t.trial_id in self.oracle.runs]
         if not trials:
@@ -207,3 +240,8 @@ class TunerResults:
             except errors.ParsecError as e:  # e.g. filters=1: no final network of that size exists
                 counts = f"no network of that size ({e})"
             print(f"\nBest genotype at the searched size ({space.num_cells} cells, {space.filters} filters): {counts}")
+            if getattr(self, "budget", None) is not None:
+                from keras_parsec.tuning import costs
+
+                line = costs.describe_costs(self.budget, self.cost_tables(), self.get_best_genotypes()[0])
+                print(f"Budget ({self.budget.rule}), counted at {self.budget.network or 'the searched size'}: {line}")
