@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from keras_parsec import _upstream, errors
 from keras_parsec import distribution as dist_lib
+from keras_parsec.search import algorithm, diagnostics, eager_updates
 from keras_parsec.search import budget as budget_lib
-from keras_parsec.search import eager_updates
 from keras_parsec.search.recipe import SEARCH_RECIPE, CosineSchedule
 
 
@@ -77,6 +77,8 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.nonfinite_tracker = keras.metrics.Sum(name="nonfinite_samples")
         self.over_budget_tracker = keras.metrics.Mean(name="over_budget")
+        self.ess_tracker = keras.metrics.Mean(name="effective_sample_size")
+        self.architecture_frozen = False  # True while a warm-up holds pi (`ArchitectureWarmup`)
 
     def call(self, inputs, training=False):
         """Logits of the mode of the architecture distribution on `inputs`."""
@@ -112,11 +114,15 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
 
     @property
     def metrics(self):
-        trackers = [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker]
+        trackers = [self.loss_tracker, self.accuracy_tracker, self.nonfinite_tracker, self.ess_tracker]
         return trackers + ([self.over_budget_tracker] if self.budget is not None else [])
 
-    def fit(self, x=None, epochs=1, steps_per_epoch=None, **kwargs):
-        """`keras.Model.fit` that first sizes the default cosine schedule to the run."""
+    def fit(self, x=None, epochs=1, steps_per_epoch=None, callbacks=None, **kwargs):
+        """`keras.Model.fit` that sizes the default cosine schedule to the run and logs pi's diagnostics.
+
+        Every epoch's logs get `search.diagnostics.ArchitectureDiagnostics`'
+        (log p(mode | pi), entropy per cell type, changed slots of the mode).
+        """
         schedule = _upstream.optimizer_schedule(self.weight_optimizer)
         if isinstance(schedule, CosineSchedule) and schedule.total_steps is None:
             steps = steps_per_epoch
@@ -125,7 +131,10 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
                 steps = cardinality if cardinality > 0 else None
             schedule.total_steps = epochs * steps if steps else None
         kwargs.setdefault("shuffle", False)  # the search dataset shuffles itself
-        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, diagnostics.ArchitectureDiagnostics) for c in callbacks):
+            callbacks.insert(0, diagnostics.ArchitectureDiagnostics())
+        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, **kwargs)
 
     def shared_variables(self):
         """The shared weights v, in the order the weight optimizer's state follows."""
@@ -164,6 +173,17 @@ class BaseSuperNet(_upstream.BuiltModelSkipsSymbolicBuild, keras.Model):
         local = tf.nest.flatten(strategy.experimental_local_results(search_labels))
         per_replica = int(sum(int(tf.shape(labels)[0]) for labels in local)) / len(local)
         return self.budget.log_factors(costs, per_replica * strategy.num_replicas_in_sync)
+
+    def update_architecture(self, choices, weights):
+        """Algorithm 1, line 11, unless a warm-up holds pi; logs the weights' effective sample size.
+
+        Args:
+            choices: `[K, 2, N, 2]` the step's samples.
+            weights: `[K]` their importance weights, summing to 1.
+        """
+        self.ess_tracker.update_state(diagnostics.effective_sample_size(weights))
+        if not self.architecture_frozen:
+            algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
 
     def step_logs(self):
         """The logs a search step returns: every metric and the entropy of p(alpha | pi)."""

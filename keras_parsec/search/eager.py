@@ -206,7 +206,7 @@ class EagerSuperNet(EagerPasses, base_supernet.BaseSuperNet):
     def apply_step(self, pairs, choices, weights):
         """Updates the shared weights with `pairs` and pi with the weighted score (Algorithm 1, lines 10-11)."""
         self._update_weights(pairs)
-        algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
+        self.update_architecture(choices, weights)
 
     def make_train_function(self, force=False):
         """Keras' train function, or Algorithm 1 across replicas under a multi-replica strategy."""

@@ -201,7 +201,7 @@ class SuperNet(base_supernet.BaseSuperNet):
             self.accuracy_tracker.update_state(totals[2] / count, sample_weight=count * merged[d] / kept)
         self._apply_accumulated(used, scale)
         weights = tf.where(finite, weights, 0.0) / kept
-        algorithm.update_distribution(self.architecture_optimizer, self.distribution, choices, weights)
+        self.update_architecture(choices, weights)
         self.loss_tracker.update_state(weighted_loss)
         return self.step_logs()
 

@@ -12,8 +12,8 @@ from keras_parsec import _upstream, errors, files
 from keras_parsec.data import arrays as data_lib
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
-from keras_parsec.search import SEARCH_RECIPE, EagerSuperNet, SuperNet
-from keras_parsec.tuning import chief, resuming
+from keras_parsec.search import SEARCH_RECIPE, EagerSuperNet, SuperNet, warmup
+from keras_parsec.tuning import chief, costs, resuming
 from keras_parsec.tuning.callbacks import EpochReport, TrialTime, trial_callbacks
 from keras_parsec.tuning.checkpoint import SearchCheckpoint, SearchStateError
 from keras_parsec.tuning.oracle import (
@@ -63,6 +63,14 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             compiled call; "eager": `keras_parsec.search.EagerSuperNet`, each pass
             composed from hundreds of compiled pieces (the baseline, with its
             recompute policies). BENCHMARKS.md, "Engine v2", compares them.
+        architecture_warmup_epochs: epochs during which pi stays as it is
+            while the shared weights train (`search.warmup`); 0 (default):
+            the paper's Algorithm 1 from the first step.
+        budget: a `keras_parsec.Budget` (parameters, multiply-adds, latency
+            of the network you will train), or None: its rule weighs each
+            sampled architecture by its costs in Algorithm 1 (`search.budget`);
+            the costs are counted before the first step, and a limit no
+            architecture meets is refused then.
         **kwargs: passed to `ParsecOracle` (e.g. `max_retries_per_trial`).
 
     Parallel search runs: start the same script once with
@@ -99,9 +107,14 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         halving_rate=2,
         halving_min_epochs=1,
         engine="compiled",
+        budget=None,
+        architecture_warmup_epochs=0,
         **kwargs,
     ):
         self.engine = _check_engine(engine)
+        self.architecture_warmup_epochs = warmup.check_warmup_epochs(architecture_warmup_epochs)
+        self.budget = costs.check_budget(budget)
+        self._cost_tables = None
         if kwargs.get("executions_per_trial", 1) != 1:
             raise errors.invalid_argument(
                 "executions_per_trial",
@@ -234,7 +247,13 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             if saved and name in saved:
                 resume = "pass the same data to resume it"
                 resuming.check_same_as_saved(name, saved[name], value, self.project_dir, resume)
-        self._search_summary = summary
+        budget = self.budget.get_config() | {"latency_table": None} if self.budget else None
+        if saved:
+            resuming.check_same_as_saved(
+                "budget", saved.get("budget"), budget, self.project_dir, "pass the same budget"
+            )
+        self._search_summary = summary | {"budget": budget}
+        self.cost_tables()  # counted, and an unreachable limit refused, before any search step
         if chief.is_chief():
             self.save()
             chief.serve(self.oracle)
@@ -267,11 +286,10 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         steps = len(train[0]) // batch_size
         net = self._build_supernet(values, num_classes, train[0].shape[1:], epochs * steps)
         distribution = net.distribution
-        checkpoint = SearchCheckpoint(
-            net,
-            self.get_trial_dir(trial.trial_id),
-            settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine},
-        )
+        settings = {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine}
+        if self.architecture_warmup_epochs:  # only then: searches saved before the option existed still resume
+            settings["architecture_warmup_epochs"] = self.architecture_warmup_epochs
+        checkpoint = SearchCheckpoint(net, self.get_trial_dir(trial.trial_id), settings=settings)
         try:
             initial_epoch = checkpoint.restore()
         except errors.InvalidArgumentError as e:
@@ -282,6 +300,8 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         if initial_epoch < epochs:
             if verbose:
                 callbacks = list(callbacks) + [TrialTime(trial.trial_id)]
+            if self.architecture_warmup_epochs:
+                callbacks = list(callbacks) + [warmup.ArchitectureWarmup(self.architecture_warmup_epochs)]
             dataset = data_lib.search_dataset(
                 train,
                 search,
@@ -317,6 +337,8 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
             options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
             engine = SuperNet if self.engine == "compiled" else EagerSuperNet
+            if self.budget is not None:
+                options.update(budget=self.budget, cost_tables=self.cost_tables())
             net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)
             net.build((None,) + tuple(image_shape))
             net.compile(
@@ -324,6 +346,19 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
                 architecture_optimizer=SEARCH_RECIPE.architecture_optimizer(values["architecture_learning_rate"]),
             )
         return net
+
+    def cost_tables(self):
+        """The `CostTable`s of the budget's limits at the size it counts (`tuning.costs`); {} without a budget."""
+        if self.budget is None:
+            return {}
+        if self._cost_tables is None:
+            summary = self._search_summary or {}
+            if "num_classes" not in summary:
+                raise errors.invalid_argument("tuner", "a tuner given its data", None, "call search() first")
+            self._cost_tables = costs.cost_tables(
+                self.budget, self.search_space, summary["input_shape"], summary["num_classes"]
+            )
+        return self._cost_tables
 
     def _report_callbacks(self, trial):
         """With early stopping, a callback that reports each epoch and stops the run when the oracle says so."""
