@@ -83,16 +83,23 @@ class SearchRecipe:
         schedule = CosineSchedule(initial, self.weight_learning_rate_min, total_steps)
         return keras.optimizers.SGD(learning_rate=schedule, momentum=self.weight_momentum)
 
-    def architecture_optimizer(self, learning_rate=None):
+    def architecture_optimizer(self, learning_rate=None, decay_steps=None):
         """Adam, the optimizer of the logits pi.
 
         Args:
             learning_rate: default `architecture_learning_rate`.
+            decay_steps: None (the paper's constant rate), or the number of
+                updates of pi over which its rate decays to 0 along a cosine
+                (an option of issue 15, measured in BENCHMARKS.md).
 
         Returns:
             A `keras.optimizers.Adam`.
         """
         rate = self.architecture_learning_rate if learning_rate is None else learning_rate
+        if decay_steps is not None:
+            if not is_int(decay_steps) or decay_steps < 1:
+                raise invalid_argument("decay_steps", "a positive int or None", decay_steps, "pass the updates of pi")
+            rate = CosineSchedule(rate, 0.0, int(decay_steps))
         beta_1, beta_2 = self.architecture_beta_1, self.architecture_beta_2
         return keras.optimizers.Adam(learning_rate=rate, beta_1=beta_1, beta_2=beta_2)
 

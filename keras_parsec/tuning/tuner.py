@@ -66,6 +66,8 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         architecture_warmup_epochs: epochs during which pi stays as it is
             while the shared weights train (`search.warmup`); 0 (default):
             the paper's Algorithm 1 from the first step.
+        architecture_decay: "constant" (default, the paper's) or "cosine": pi's
+            learning rate decays to 0 over the updates after the warm-up.
         budget: a `keras_parsec.Budget` (parameters, multiply-adds, latency
             of the network you will train), or None: its rule weighs each
             sampled architecture by its costs in Algorithm 1 (`search.budget`);
@@ -109,8 +111,14 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         engine="compiled",
         budget=None,
         architecture_warmup_epochs=0,
+        architecture_decay="constant",
         **kwargs,
     ):
+        if architecture_decay not in ("constant", "cosine"):
+            raise errors.invalid_argument(
+                "architecture_decay", '"constant" or "cosine"', architecture_decay, 'leave "constant", the paper\'s'
+            )
+        self.architecture_decay = architecture_decay
         self.engine = _check_engine(engine)
         self.architecture_warmup_epochs = warmup.check_warmup_epochs(architecture_warmup_epochs)
         self.budget = costs.check_budget(budget)
@@ -284,11 +292,13 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         """One PARSEC search run; continues from its last finished epoch if one was saved."""
         values = trial.hyperparameters.values
         steps = len(train[0]) // batch_size
-        net = self._build_supernet(values, num_classes, train[0].shape[1:], epochs * steps)
+        net = self._build_supernet(values, num_classes, train[0].shape[1:], epochs * steps, epochs)
         distribution = net.distribution
         settings = {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine}
         if self.architecture_warmup_epochs:  # only then: searches saved before the option existed still resume
             settings["architecture_warmup_epochs"] = self.architecture_warmup_epochs
+        if self.architecture_decay != "constant":
+            settings["architecture_decay"] = self.architecture_decay
         checkpoint = SearchCheckpoint(net, self.get_trial_dir(trial.trial_id), settings=settings)
         try:
             initial_epoch = checkpoint.restore()
@@ -329,8 +339,12 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             self.oracle.record_run(trial.trial_id, distribution, checkpoint.history)
         return {name: series[-1] for name, series in checkpoint.history.items()}
 
-    def _build_supernet(self, values, num_classes, image_shape, total_steps):
+    def _build_supernet(self, values, num_classes, image_shape, total_steps, epochs=None):
         """The compiled supernet of a run with hyperparameters `values`, seeded as the run is."""
+        decay_steps = None
+        if self.architecture_decay == "cosine":  # a schedule even when only reloading: the same optimizer variables
+            warmup_steps = total_steps // epochs * self.architecture_warmup_epochs if total_steps else 0
+            decay_steps = max((total_steps or 1) - warmup_steps, 1)
         keras.utils.set_random_seed(values["seed"])
         scope = self.distribution_strategy.scope() if self.distribution_strategy else contextlib.nullcontext()
         with scope:
@@ -343,7 +357,9 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             net.build((None,) + tuple(image_shape))
             net.compile(
                 weight_optimizer=SEARCH_RECIPE.weight_optimizer(values["weight_learning_rate"], total_steps),
-                architecture_optimizer=SEARCH_RECIPE.architecture_optimizer(values["architecture_learning_rate"]),
+                architecture_optimizer=SEARCH_RECIPE.architecture_optimizer(
+                    values["architecture_learning_rate"], decay_steps
+                ),
             )
         return net
 

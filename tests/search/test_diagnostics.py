@@ -104,3 +104,31 @@ def test_a_warm_up_must_be_a_non_negative_integer():
         warmup.ArchitectureWarmup(-1)
     with pytest.raises(kp.InvalidArgumentError, match="architecture_warmup_epochs"):
         kp.ParsecTuner(SPACE, architecture_warmup_epochs=1.5)
+
+
+def test_a_cosine_decay_of_pis_rate_reaches_zero_after_its_steps():
+    optimizer = kp.SearchRecipe().architecture_optimizer(0.02, decay_steps=10)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 5, 10, 20)]
+    np.testing.assert_allclose(rates, [0.02, 0.01, 0.0, 0.0], atol=1e-7)
+    with pytest.raises(kp.InvalidArgumentError, match="decay_steps"):
+        kp.SearchRecipe().architecture_optimizer(0.02, decay_steps=0)
+    with pytest.raises(kp.InvalidArgumentError, match="architecture_decay"):
+        kp.ParsecTuner(SPACE, architecture_decay="linear")
+
+
+def test_a_tuner_with_warm_up_and_decay_holds_pi_then_moves_it_and_resumes(tmp_path):
+    x, y = data(64)
+    make = lambda: kp.ParsecTuner(  # noqa: E731
+        SPACE, num_samples=2, seed=0, directory=str(tmp_path), project_name="p",
+        architecture_warmup_epochs=1, architecture_decay="cosine",
+    )  # fmt: skip
+    tuner = make()
+    tuner.search(x, y, epochs=2, batch_size=16, verbose=0)
+    history = next(iter(tuner.oracle.runs.values()))["history"]
+    assert history["mode_changes"][0] == 0
+    uniform = kp.ArchitectureDistribution(SPACE).entropy()
+    assert history["entropy"][0] == pytest.approx(uniform, abs=1e-4)
+    assert history["entropy"][1] < uniform
+    assert tuner.load_supernet().architecture_optimizer.iterations.numpy() > 0
+    make().search(x, y, epochs=2, batch_size=16, verbose=0)  # the same settings: reloads, nothing refused
