@@ -8,10 +8,13 @@ CosineSchedule      the weights' learning rate (DARTS)
 SharedWeights       the search network's weights, one variable per (cell, node, operation)
 Executor            an architecture's forward and gradient as compiled calls
 algorithm           Algorithm 1's bookkeeping, shared by both engines
+budget              Budget: cost limits as a factor of the importance weights (hard or soft rule)
+diagnostics         what a step and an epoch log about pi: effective sample size, log p(mode), changed slots
+warmup              pi held still for the first epochs while the shared weights learn (off by default)
 replicas            one device or a strategy's replicas: the only difference between the two
 """
 
-from keras_parsec.search import algorithm, recipe, replicas
+from keras_parsec.search import algorithm, budget, diagnostics, recipe, replicas, warmup
 from keras_parsec.search.base_supernet import BaseSuperNet
 from keras_parsec.search.eager import EagerSuperNet
 from keras_parsec.search.executor import Executor
@@ -29,6 +32,9 @@ __all__ = [
     "SharedWeights",
     "SuperNet",
     "algorithm",
+    "budget",
+    "diagnostics",
     "recipe",
     "replicas",
+    "warmup",
 ]
