@@ -24,6 +24,7 @@ flags.DEFINE_integer("image_size", 32, "Square image size.")
 flags.DEFINE_integer("batch_size", 1, "Images per timed call.")
 flags.DEFINE_integer("architectures", 20, "Architectures sampled uniformly and timed end to end.")
 flags.DEFINE_integer("repeats", 30, "Timing samples (median) per operation and per network.")
+flags.DEFINE_enum("statistic", "median", ["median", "min"], "Statistic of each one's timing samples.")
 flags.DEFINE_integer("seed", 0, "Seed of the sampled architectures.")
 flags.DEFINE_string("device", None, 'TensorFlow device, e.g. "/CPU:0" (default: the first GPU, else the CPU).')
 FLAGS = flags.FLAGS
@@ -59,7 +60,12 @@ def main(argv):
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     network = {"num_cells": FLAGS.num_cells, "filters": FLAGS.filters}
     shape = (FLAGS.image_size, FLAGS.image_size, 3)
-    timing = {"device": FLAGS.device, "batch_size": FLAGS.batch_size, "repeats": FLAGS.repeats}
+    timing = {
+        "device": FLAGS.device,
+        "batch_size": FLAGS.batch_size,
+        "repeats": FLAGS.repeats,
+        "statistic": FLAGS.statistic,
+    }
 
     table = kp.measure_latency_table(space, shape, 10, **timing, **network)
     table_seconds = time.time() - start

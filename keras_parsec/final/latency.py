@@ -3,7 +3,7 @@
 Every timing runs a `tf.function` (a graph, traced once) on one device and
 reads one value of its output back, which waits for the device. A timing
 sample is the mean of enough calls to last a few milliseconds; the reported
-time is the median of `repeats` samples, taken after warm-up calls. Functions
+time is the median (or the minimum) of `repeats` samples, taken after warm-up calls. Functions
 timed together are timed in turns (one sample of each per round), so that a
 change of the machine's load reaches all of them alike.
 
@@ -85,13 +85,24 @@ class _Timer:
         return (time.perf_counter() - start) / self.number
 
 
-def _median_ms(timers, repeats):
-    """The median milliseconds per call of each timer, sampled in turns over `repeats` rounds."""
+_STATISTICS = {"median": np.median, "min": np.min}
+
+
+def _check_statistic(statistic):
+    if not isinstance(statistic, str) or statistic not in _STATISTICS:
+        raise invalid_argument(
+            "statistic", f"one of {sorted(_STATISTICS)}", statistic, 'pass "min" on a machine other work loads'
+        )
+    return statistic
+
+
+def _time_ms(timers, repeats, statistic):
+    """Milliseconds per call of each timer: `statistic` of `repeats` samples, taken in turns."""
     samples = np.zeros((repeats, len(timers)))
     for r in range(repeats):
         for i, timer in enumerate(timers):
             samples[r, i] = timer.sample()
-    return 1000.0 * np.median(samples, axis=0)
+    return 1000.0 * _STATISTICS[statistic](samples, axis=0)
 
 
 def _timer(call, shape, device):
@@ -137,6 +148,7 @@ def measure_latency(
     device=None,
     batch_size: int = 1,
     repeats: int = DEFAULT_REPEATS,
+    statistic: str = "median",
     **network_kwargs,
 ):
     """End-to-end inference latency of final networks, in milliseconds.
@@ -153,12 +165,14 @@ def measure_latency(
         device: a TensorFlow device string, "/CPU:0" or "/GPU:0"; default the
             first GPU if any, else the CPU.
         batch_size: images per call.
-        repeats: timing samples; the median is reported.
+        repeats: timing samples.
+        statistic: "median" of the samples, or "min" (steadier while other
+            work loads the machine, see BENCHMARKS.md).
         **network_kwargs: for a genotype, other `CellNetwork` arguments
             (num_cells, filters, stem...).
 
     Returns:
-        The median milliseconds per call, a float; for a list, a float64 array
+        The milliseconds per call, a float; for a list, a float64 array
         of one per item.
 
     Example:
@@ -170,10 +184,11 @@ def measure_latency(
     device = _check_device(device)
     batch_size = _check_count("batch_size", batch_size, 1, 8)
     repeats = _check_count("repeats", repeats, 1, DEFAULT_REPEATS)
+    statistic = _check_statistic(statistic)
     many = isinstance(model_or_genotype, (list, tuple)) and not isinstance(model_or_genotype, Genotype)
     items = list(model_or_genotype) if many else [model_or_genotype]
     models = _models(items, input_shape, num_classes, network_kwargs, device)
-    latencies = _median_ms([_network_timer(model, device, batch_size) for model in models], repeats)
+    latencies = _time_ms([_network_timer(model, device, batch_size) for model in models], repeats, statistic)
     return latencies if many else float(latencies[0])
 
 
@@ -184,6 +199,7 @@ def measure_latency_table(
     device=None,
     batch_size: int = 1,
     repeats: int = DEFAULT_REPEATS,
+    statistic: str = "median",
     calibration: int = 3,
     seed: int = 0,
     **network_kwargs,
@@ -204,7 +220,8 @@ def measure_latency_table(
         num_classes: classes of the classifier.
         device: a TensorFlow device string; default the first GPU, else the CPU.
         batch_size: images per call.
-        repeats: timing samples per operation and per network (median).
+        repeats: timing samples per operation and per network.
+        statistic: "median" or "min" of each one's samples.
         calibration: sampled architectures that `base` and the scale are fitted on, >= 0.
         seed: seed of those samples.
         **network_kwargs: other `CellNetwork` arguments (num_cells, filters,
@@ -225,6 +242,7 @@ def measure_latency_table(
     device = _check_device(device)
     batch_size = _check_count("batch_size", batch_size, 1, 8)
     repeats = _check_count("repeats", repeats, 1, DEFAULT_REPEATS)
+    statistic = _check_statistic(statistic)
     calibration = _check_count("calibration", calibration, 0, 3)
     arguments = {**network_kwargs, "input_shape": input_shape, "num_classes": num_classes}
     arguments.update(auxiliary_weight=0.0, drop_path_rate=0.0)
@@ -243,7 +261,7 @@ def measure_latency_table(
         timers.append(
             _timer(lambda x, layer=layer: layer(x, training=False), (batch_size, height, width, filters), device)
         )
-    times = _median_ms(timers, repeats)
+    times = _time_ms(timers, repeats, statistic)
     overhead = dict(zip(shapes, times[: len(shapes)]))
     latency = {
         key: max(0.0, time_ms - overhead[(batch_size, key[3], key[4], key[1])])
@@ -257,13 +275,14 @@ def measure_latency_table(
         choices = np.concatenate([choices, distribution.sample_choices(calibration, seed=seed).numpy()])
     genotypes = [distribution.choices_to_genotype(c) for c in choices[1:]]
     models = [model, *_models(genotypes, None, None, arguments, device)]
-    measured = _median_ms([_network_timer(m, device, batch_size) for m in models], repeats)
+    measured = _time_ms([_network_timer(m, device, batch_size) for m in models], repeats, statistic)
     summed = CostTable("latency_ms", 0.0, table, space).cost(choices)
     base, scale = _fit(summed, measured)
     measurement = {
         "device": device,
         "batch_size": batch_size,
         "repeats": repeats,
+        "statistic": statistic,
         "empty_call_ms": float(np.median(times[: len(shapes)])),
         "scale": scale,
         "calibration_ms": measured.tolist(),

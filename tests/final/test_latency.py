@@ -49,7 +49,7 @@ def test_measure_latency_of_a_genotype_a_model_and_a_list():
     one = kp.measure_latency(genotype, (8, 8, 3), 3, **TIMING, **NETWORK)
     assert isinstance(one, float) and one > 0
     model = kp.CellNetwork(genotype, 3, input_shape=(8, 8, 3), **NETWORK)
-    many = kp.measure_latency([model, model], **TIMING)
+    many = kp.measure_latency([model, model], statistic="min", **TIMING)
     assert many.shape == (2,) and np.all(many > 0)
 
 
@@ -63,5 +63,7 @@ def test_bad_arguments_are_typed_errors():
         kp.measure_latency(model, device=0, repeats=1)
     with pytest.raises(InvalidArgumentError, match="repeats"):
         kp.measure_latency(model, device="/CPU:0", repeats=0)
+    with pytest.raises(InvalidArgumentError, match="statistic"):
+        kp.measure_latency(model, device="/CPU:0", repeats=1, statistic="mean")
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         kp.measure_latency_table(SPACE, (8, 8, 3), 3, batch_size=0, **TIMING, **NETWORK)
