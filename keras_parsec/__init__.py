@@ -41,6 +41,7 @@ from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecEr
 from keras_parsec.final import layers
 from keras_parsec.final.costs import CostTable, flops_table, params_table
 from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
+from keras_parsec.final.latency import measure_latency, measure_latency_table
 from keras_parsec.final.networks import CellNetwork
 from keras_parsec.final.recipes import (
     CIFAR10_RECIPE,
@@ -102,6 +103,8 @@ __all__ = [
     "final_callbacks",
     "flops_table",
     "layers",
+    "measure_latency",
+    "measure_latency_table",
     "params_table",
     "plot_distribution",
     "plot_genotype",
