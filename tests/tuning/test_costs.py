@@ -79,3 +79,19 @@ def test_the_pareto_front_keeps_exactly_the_points_no_other_beats():
             for j in range(40)
         )
         assert front[i] == (not beaten)
+
+
+def test_a_latency_budget_reads_a_saved_table_of_the_searched_space_only(tmp_path):
+    table = kp.measure_latency_table(SPACE, (8, 8, 1), 10, repeats=3, calibration=1, num_cells=2, filters=4)
+    path = str(tmp_path / "latency.json")
+    table.save(path)
+    budget = kp.Budget(max_latency_ms=table.max_cost(), latency_table=path)
+    loaded = costs.cost_tables(budget, SPACE, (8, 8, 1), 10)["latency_ms"]
+    choices = kp.ArchitectureDistribution(SPACE).sample_choices(5, seed=0).numpy()
+    np.testing.assert_allclose(loaded.cost(choices), table.cost(choices))
+    with pytest.raises(kp.InvalidArgumentError, match="searched space"):
+        costs.cost_tables(budget, kp.SearchSpace(num_cells=2, filters=4), (8, 8, 1), 10)
+    with pytest.raises(kp.InvalidArgumentError, match="measure_latency_table"):
+        costs.count_tables(["latency_ms"], SPACE, {}, None)
+    with pytest.raises(kp.InvalidArgumentError, match="cost"):
+        costs.count_tables(["energy"], SPACE, {})
