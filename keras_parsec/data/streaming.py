@@ -87,7 +87,9 @@ def prepare_streamed_data(
     labels, or a tfds dataset's info; failing those, one pass over the labels
     (streamed, nothing kept) finds the largest; a dataset of unknown size then
     needs `num_classes=`. A batched dataset whose last batch may be partial is
-    counted by one such pass too.
+    counted by one such pass too. The mode is scored on `validation_data`,
+    the held-out `validation_split`, or the search half: all of it, or for a
+    dataset of unknown size its first `steps_per_epoch * batch_size` examples.
 
     Returns:
         A `StreamedData`.
@@ -99,6 +101,14 @@ def prepare_streamed_data(
         raise errors.invalid_argument("batch_size", "a positive integer", batch_size, "pass e.g. batch_size=64")
     source, info_classes = _load(x, y)
     source, image_spec, label_spec, num_examples = _examples(source, "x")
+    if num_examples is None and steps_per_epoch is None:
+        raise errors.invalid_argument(
+            "steps_per_epoch",
+            "a positive integer for a dataset of unknown or infinite cardinality",
+            None,
+            "pass steps_per_epoch=, or declare the size with "
+            "dataset.apply(tf.data.experimental.assert_cardinality(num_examples))",
+        )
     one_hot = _is_one_hot(label_spec)
     num_classes = _num_classes(num_classes, one_hot and int(label_spec.shape[0]), info_classes)
     if num_classes is None or num_examples == "scan":
@@ -135,14 +145,6 @@ def prepare_streamed_data(
     else:
         train = StreamedHalf(source, num_examples)
         search = _other_part(search_data, "search_data", input_shape, image_size, num_classes)
-    if train.num_examples is None and steps_per_epoch is None:
-        raise errors.invalid_argument(
-            "steps_per_epoch",
-            "a positive integer for a dataset of unknown or infinite cardinality",
-            None,
-            "pass steps_per_epoch=, or declare the size with "
-            "dataset.apply(tf.data.experimental.assert_cardinality(num_examples))",
-        )
     for name, half in (("train", train), ("search", search)):
         if half.num_examples is not None and half.num_examples < batch_size:
             raise errors.invalid_argument(
@@ -158,8 +160,9 @@ def prepare_streamed_data(
         validation = _other_part(validation_data, "validation_data", input_shape, image_size, num_classes)
     elif validation is None:
         validation = search
-        if search.num_examples is None:  # an endless half: score the same first examples every epoch
-            validation = StreamedHalf(search.examples.take(steps_per_epoch * batch_size), None)
+        if search.num_examples is None:  # maybe endless: the same first examples every epoch, cycled if fewer
+            scored = steps_per_epoch * batch_size
+            validation = StreamedHalf(search.examples.repeat().take(scored), scored)
     needed = 2 ** len(space.reduction_indices)
     if min(input_shape[:2]) < needed:
         raise errors.invalid_argument(
