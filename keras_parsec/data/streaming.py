@@ -442,7 +442,8 @@ def _other_part(value, name, input_shape, image_size, num_classes):
     if isinstance(value, tf.data.Dataset):
         dataset, image, _, number = _examples(value, name)
         shape = _input_shape(image, image_size, name)
-        number = None if number == "scan" else number
+        if number == "scan":  # batches of unknown sizes: one pass over the labels counts them
+            number = _scan(dataset)[0]
     else:
         images, labels = arrays.as_arrays(*arrays.as_pair(value, name), name=name)
         if image_size is not None:

@@ -287,11 +287,10 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         image_shape = train.input_shape if streamed else train[0].shape[1:]
         net = self._build_supernet(values, num_classes, image_shape, epochs * steps)
         distribution = net.distribution
-        checkpoint = SearchCheckpoint(
-            net,
-            self.get_trial_dir(trial.trial_id),
-            settings={"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine},
-        )
+        settings = {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine}
+        if streamed:  # another buffer would resume with other batches
+            settings["shuffle_buffer"] = train.shuffle_buffer
+        checkpoint = SearchCheckpoint(net, self.get_trial_dir(trial.trial_id), settings=settings)
         try:
             initial_epoch = checkpoint.restore()
         except errors.InvalidArgumentError as e:

@@ -97,6 +97,19 @@ def test_validation_split_holds_out_the_last_examples_as_the_arrays_do():
     assert labels_of(data.train.examples) == sorted(train_labels.tolist())
 
 
+def test_validation_and_search_data_are_streamed_and_counted():
+    x, y = labelled(40)
+    data = prepare(
+        tf.data.Dataset.from_tensor_slices((x[:20], y[:20])),
+        search_data=tf.data.Dataset.from_tensor_slices((x[20:32], y[20:32])).batch(5),
+        validation_data=tf.data.Dataset.from_tensor_slices((x[32:], y[32:])).batch(3),  # a partial last batch
+        num_classes=40,
+    )
+    assert (data.train.num_examples, data.search.num_examples) == (20, 12)
+    assert int(data.validation.cardinality()) == 2  # 8 examples in batches of 4
+    assert labels_of(data.search.examples) == list(range(20, 32))
+
+
 # ---------------------------------------------------------------- the examples
 
 

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.tuning.checkpoint import STATE_FILE
+from keras_parsec.tuning.checkpoint import STATE_FILE, SearchStateError
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -354,6 +354,8 @@ def test_interrupted_streamed_search_resumes_as_an_uninterrupted_one(tmp_path, h
     arguments = {"epochs": 3, "batch_size": 16, "steps_per_epoch": 3, "num_classes": 10, "verbose": 0}
     with pytest.raises(Interrupt):
         make_tuner(tmp_path / "a", max_trials=1).search(dataset, callbacks=[InterruptAt(epoch=2)], **arguments)
+    with pytest.raises(SearchStateError, match="shuffle_buffer"):  # other batches: refused
+        make_tuner(tmp_path / "a", max_trials=1).search(dataset, shuffle_buffer=8, **arguments)
     recorder = EpochRecorder()
     resumed = make_tuner(tmp_path / "a", max_trials=1)
     resumed.search(dataset, callbacks=[recorder], **arguments)
