@@ -248,12 +248,18 @@ def _from_one_hot(labels, name):
 
 def resize(images, image_size, name="image_size"):
     """`images` [N, H, W, C] resized to `image_size` (an int side or `(height, width)`), bilinear."""
-    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size or ())
-    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size):
-        raise errors.invalid_argument(name, "a positive int or (height, width)", image_size, "pass image_size=32")
+    size = image_size_pair(image_size, name)
     if tuple(images.shape[1:3]) == size:
         return images
     return tf.image.resize(images, size).numpy().astype(np.float32)
+
+
+def image_size_pair(image_size, name="image_size"):
+    """`(height, width)` of `image_size` (an int side or a pair); a typed error for anything else."""
+    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size or ())
+    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size):
+        raise errors.invalid_argument(name, "a positive int or (height, width)", image_size, "pass image_size=32")
+    return tuple(int(v) for v in size)
 
 
 def _array(value, name):
@@ -264,17 +270,8 @@ def _array(value, name):
         raise errors.invalid_type(name, "an array (equal-length rows)", value, "pass a NumPy array") from e
 
 
-def prepare_search_data(
-    x, y, validation_data, search_data, batch_size, num_classes, space, seed, validation_split=None, image_size=None
-):
-    """Checks and splits a search's inputs before any expensive work.
-
-    `validation_split` holds out the last fraction of `x` (as Keras' `fit`
-    does) before the train/search split; `image_size` resizes every part.
-
-    Returns:
-        `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
-    """
+def check_split_and_classes(validation_split, validation_data, num_classes):
+    """Raises unless `validation_split` is None or a fraction (without `validation_data`) and `num_classes` >= 2."""
     if validation_split is not None:
         if validation_data is not None:
             raise errors.invalid_argument(
@@ -290,6 +287,20 @@ def prepare_search_data(
         raise errors.invalid_argument(
             "num_classes", "an integer of at least 2, or None", num_classes, "pass the number of classes, or None"
         )
+
+
+def prepare_search_data(
+    x, y, validation_data, search_data, batch_size, num_classes, space, seed, validation_split=None, image_size=None
+):
+    """Checks and splits a search's inputs before any expensive work.
+
+    `validation_split` holds out the last fraction of `x` (as Keras' `fit`
+    does) before the train/search split; `image_size` resizes every part.
+
+    Returns:
+        `(train, search, validation, num_classes)`, each part an `(images, labels)` pair.
+    """
+    check_split_and_classes(validation_split, validation_data, num_classes)
     images, labels = as_arrays(x, y, "x")
     if image_size is not None:
         images = resize(images, image_size)
@@ -304,9 +315,9 @@ def prepare_search_data(
     if search_data is None:
         train, search = split_train_search(images, labels, seed=seed)
     else:
-        train, search = (images, labels), as_arrays(*_pair(search_data, "search_data"), name="search_data")
+        train, search = (images, labels), as_arrays(*as_pair(search_data, "search_data"), name="search_data")
     validation = (
-        as_arrays(*_pair(validation_data, "validation_data"), "validation_data")
+        as_arrays(*as_pair(validation_data, "validation_data"), "validation_data")
         if validation_data is not None
         else search
     )
@@ -342,7 +353,8 @@ def prepare_search_data(
     return train, search, validation, num_classes
 
 
-def _pair(value, name):
+def as_pair(value, name):
+    """`(images, labels)` of a `search_data=`/`validation_data=` value: a pair, or `(dataset or tfds name, None)`."""
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value
     if isinstance(value, (tf.data.Dataset, str)):

@@ -10,6 +10,7 @@ import keras_tuner
 
 from keras_parsec import _upstream, errors, files
 from keras_parsec.data import arrays as data_lib
+from keras_parsec.data import streaming
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.search import SEARCH_RECIPE, EagerSuperNet, SuperNet, warmup
@@ -199,6 +200,8 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
         augment=None,
         validation_split=None,
         image_size=None,
+        steps_per_epoch=None,
+        shuffle_buffer=streaming.DEFAULT_SHUFFLE_BUFFER,
     ):
         """Runs `max_trials` PARSEC searches, resuming any that an earlier call left unfinished.
 
@@ -209,48 +212,63 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
 
         Args:
             x: images as a NumPy array [N, H, W, C], a `tf.data.Dataset` of
-                `(image, label)` (batched or not), or a tfds dataset name.
+                `(image, label)` (batched or not) or a tfds dataset name (its
+                "train" split), both streamed, or a `keras.utils.PyDataset` or
+                Python generator of `(images, labels)`, read into memory.
             y: labels [N] when `x` is an array.
-            validation_data: `(images, labels)` to score the mode on; default
-                the search half.
-            search_data: `(images, labels)` of the search set; default: half
-                of `x` split off (paper 4.1).
+            validation_data: `(images, labels)` or a dataset to score the mode
+                on; default the search half (all of it each epoch: pass a
+                smaller set to score a large dataset faster).
+            search_data: `(images, labels)` or a dataset of the search set;
+                default: half of `x` split off (paper 4.1).
             epochs: search epochs per run.
             batch_size: examples per train and per search batch.
             callbacks: Keras callbacks, passed to the training loop.
             verbose: Keras verbosity.
-            num_classes: number of classes; inferred from the labels if None.
+            num_classes: number of classes. If None: the width of one-hot
+                labels, a tfds dataset's info, or the largest label + 1, which
+                for a streamed dataset costs one pass over it (labels only,
+                nothing kept); a dataset of unknown size needs it.
             augment: optional per-example augmentation of the train and search
                 batches, e.g. `keras_parsec.data.preprocessing.search_augment(16)`
                 (crop, flip, cutout 16: paper 4.2).
             validation_split: fraction of `x` held out (its last examples, as in
                 `model.fit`) to score the mode on, instead of `validation_data`.
             image_size: resize every image to this side (int) or `(height, width)`.
+            steps_per_epoch: streamed datasets only: batches per epoch; default
+                one pass over the train half. Required when the dataset's
+                cardinality is unknown or infinite.
+            shuffle_buffer: streamed datasets only: examples each half's
+                shuffle buffer holds (arrays are shuffled whole).
 
-        Inputs: arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset` or a
-        Python generator of `(images, labels)`; labels as class indices or
-        one-hot rows. All are read into memory (a streamed search is not yet
-        supported).
+        Labels are class indices or one-hot rows. A streamed dataset is split
+        by example index (the same halves as arrays of the same examples when
+        its size is known), shuffled through a bounded buffer per pass, with
+        seeds of (seed, pass) so a resumed search reads the same batches, and
+        checked as it is read (`keras_parsec.data.streaming`); its peak memory
+        does not grow with its size (BENCHMARKS.md, "Streamed search").
         """
         # A worker's oracle is a client of the chief's and holds no trials of its own.
         saved = self._search_summary if getattr(self.oracle, "trials", None) else None
         if num_classes is None and saved:
             num_classes = saved.get("num_classes")
-        train, search, validation, num_classes = data_lib.prepare_search_data(
-            x,
-            y,
-            validation_data,
-            search_data,
-            batch_size,
-            num_classes,
-            self.search_space,
-            self.data_seed,
-            validation_split=validation_split,
-            image_size=image_size,
-        )
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise errors.invalid_argument("epochs", "a positive integer", epochs)
-        summary = {"num_classes": num_classes, "input_shape": list(train[0].shape[1:])}
+        inputs = (x, y, validation_data, search_data, batch_size, num_classes, self.search_space, self.data_seed)
+        options = {"validation_split": validation_split, "image_size": image_size}
+        if streaming.is_stream(x):
+            train = streaming.prepare_streamed_data(
+                *inputs, steps_per_epoch=steps_per_epoch, shuffle_buffer=shuffle_buffer, **options
+            )
+            search, validation, num_classes, input_shape = None, train.validation, train.num_classes, train.input_shape
+        else:
+            if steps_per_epoch is not None:
+                raise errors.invalid_argument(
+                    "steps_per_epoch", "None for arrays (an epoch is one pass over the train half)", steps_per_epoch
+                )
+            train, search, validation, num_classes = data_lib.prepare_search_data(*inputs, **options)
+            input_shape = train[0].shape[1:]
+        summary = {"num_classes": num_classes, "input_shape": list(input_shape)}
         for name, value in summary.items():
             if saved and name in saved:
                 resume = "pass the same data to resume it"
@@ -261,6 +279,7 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
                 "budget", saved.get("budget"), budget, self.project_dir, "pass the same budget"
             )
         self._search_summary = summary | {"budget": budget}
+        self._cost_tables = None  # counted for this data's shape and classes
         self.cost_tables()  # counted, and an unreachable limit refused, before any search step
         if chief.is_chief():
             self.save()
@@ -291,10 +310,14 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
     ):
         """One PARSEC search run; continues from its last finished epoch if one was saved."""
         values = trial.hyperparameters.values
-        steps = len(train[0]) // batch_size
-        net = self._build_supernet(values, num_classes, train[0].shape[1:], epochs * steps, epochs)
+        streamed = isinstance(train, streaming.StreamedData)
+        steps = train.steps_per_epoch if streamed else len(train[0]) // batch_size
+        image_shape = train.input_shape if streamed else train[0].shape[1:]
+        net = self._build_supernet(values, num_classes, image_shape, epochs * steps, epochs)
         distribution = net.distribution
         settings = {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "engine": self.engine}
+        if streamed:  # another buffer would resume with other batches
+            settings["shuffle_buffer"] = train.shuffle_buffer
         if self.architecture_warmup_epochs:  # only then: searches saved before the option existed still resume
             settings["architecture_warmup_epochs"] = self.architecture_warmup_epochs
         if self.architecture_decay != "constant":
@@ -312,15 +335,11 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
                 callbacks = list(callbacks) + [TrialTime(trial.trial_id)]
             if self.architecture_warmup_epochs:
                 callbacks = list(callbacks) + [warmup.ArchitectureWarmup(self.architecture_warmup_epochs)]
-            dataset = data_lib.search_dataset(
-                train,
-                search,
-                batch_size,
-                seed=values["seed"],
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                augment=augment,
-            )
+            batches = {"seed": values["seed"], "epochs": epochs, "initial_epoch": initial_epoch, "augment": augment}
+            if streamed:
+                dataset = streaming.search_batches(train, batch_size, **batches)
+            else:
+                dataset = data_lib.search_dataset(train, search, batch_size, **batches)
             net.fit(
                 dataset,
                 validation_data=validation,

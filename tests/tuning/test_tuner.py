@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 import keras_parsec as kp
 from keras_parsec import errors
-from keras_parsec.tuning.checkpoint import STATE_FILE
+from keras_parsec.tuning.checkpoint import STATE_FILE, SearchStateError
 
 OPS = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
 
@@ -305,6 +305,68 @@ def test_search_with_validation_split_one_hot_labels_and_a_new_image_size(tmp_pa
     assert tuner.oracle.trials["0"].status == "COMPLETED"
 
 
+def test_streamed_search_with_validation_split_scores_the_held_out_examples(tmp_path):
+    x, y = digits(160)
+    recorder = EpochRecorder()
+    tuner = make_tuner(tmp_path, max_trials=1)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    tuner.search(dataset, validation_split=0.2, epochs=1, batch_size=32, verbose=0, callbacks=[recorder])
+    assert recorder.train_batches == 2  # 128 kept: 64 train, 64 search, as with arrays
+    assert recorder.test_batches == 1  # the 32 held out
+    assert tuner._search_summary == {"num_classes": 10, "input_shape": [8, 8, 1]}
+
+
+def test_streamed_search_of_a_dataset_too_large_to_read_reads_only_its_steps(tmp_path):
+    reads = tf.Variable(0, dtype=tf.int64)
+
+    def example(index):
+        reads.assign_add(1)
+        return tf.fill([8, 8, 3], tf.cast(index % 256, tf.float32) / 255.0), index % 3
+
+    huge = tf.data.Dataset.range(10**7).map(example)  # 7.7 GB of float32 images if read whole
+    x, y = digits(8)
+    recorder = EpochRecorder()
+    tuner = make_tuner(tmp_path, max_trials=1)
+    tuner.search(
+        huge,
+        validation_data=(np.repeat(x, 3, axis=-1), y % 3),
+        num_classes=3,
+        steps_per_epoch=2,
+        shuffle_buffer=16,
+        epochs=2,
+        batch_size=4,
+        verbose=0,
+        callbacks=[recorder],
+    )
+    assert tuner.oracle.trials["0"].status == "COMPLETED"
+    assert recorder.train_batches == 4
+    # Both halves walk the source for 2 epochs of 2 batches of 4, through buffers of 16 and the prefetch.
+    assert 0 < int(reads.numpy()) < 1000
+
+
+@pytest.mark.parametrize("hide_size", (False, True), ids=("known size", "unknown size"))
+def test_interrupted_streamed_search_resumes_as_an_uninterrupted_one(tmp_path, hide_size):
+    x, y = digits(128)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if hide_size:
+        dataset = dataset.filter(lambda image, label: True)
+    # 3 batches of 16 an epoch: epochs end inside passes of the 64-example train half.
+    arguments = {"epochs": 3, "batch_size": 16, "steps_per_epoch": 3, "num_classes": 10, "verbose": 0}
+    with pytest.raises(Interrupt):
+        make_tuner(tmp_path / "a", max_trials=1).search(dataset, callbacks=[InterruptAt(epoch=2)], **arguments)
+    with pytest.raises(SearchStateError, match="shuffle_buffer"):  # other batches: refused
+        make_tuner(tmp_path / "a", max_trials=1).search(dataset, shuffle_buffer=8, **arguments)
+    recorder = EpochRecorder()
+    resumed = make_tuner(tmp_path / "a", max_trials=1)
+    resumed.search(dataset, callbacks=[recorder], **arguments)
+    assert recorder.begun == [2]
+    uninterrupted = make_tuner(tmp_path / "b", max_trials=1)
+    uninterrupted.search(dataset, **arguments)
+    run, expected = resumed.oracle.runs["0"], uninterrupted.oracle.runs["0"]
+    assert run["history"] == expected["history"]
+    np.testing.assert_array_equal(np.array(run["logits"]), np.array(expected["logits"]))
+
+
 def test_executions_per_trial_other_than_one_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(errors.InvalidArgumentError, match="executions_per_trial.*max_trials"):
         make_tuner(tmp_path, executions_per_trial=3)
@@ -547,6 +609,12 @@ BAD_INPUTS = {
     "class names": (bad(y=lambda x, y: np.array([f"digit {v}" for v in y])), "InvalidType", "`y`"),
     "fractional labels": (bad(y=lambda x, y: y + 0.5), "InvalidType", "`y`"),
     "no labels": (bad(y=None), "InvalidArgument", "`y`"),
+    "dataset of unknown size without steps_per_epoch": (
+        bad(x=lambda x, y: tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True), y=None),
+        "InvalidArgument",
+        "`steps_per_epoch`",
+    ),
+    "steps_per_epoch with arrays": (bad(steps_per_epoch=2), "InvalidArgument", "`steps_per_epoch`"),
     "labels with a dataset": (
         bad(x=lambda x, y: tf.data.Dataset.from_tensor_slices((x, y))),
         "InvalidArgument",
