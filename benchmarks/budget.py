@@ -131,7 +131,8 @@ def main(argv):
             scores = [np.mean([from_scratch(g, data, held_out, s) for s in (1, 2)]) for g in (free, budgeted, baseline)]
             rows.append((budgeted_params <= limit, *scores))
             print(
-                f"{seed:4d} {free_params:17,.0f} {limit:7,.0f} {budgeted_params:21,.0f} {str(budgeted_params <= limit):>7s}"
+                f"{seed:4d} {free_params:17,.0f} {limit:7,.0f} {budgeted_params:21,.0f}"
+                f" {str(budgeted_params <= limit):>7s}"
                 f" {first:10.2f} / {last:4.2f} {free_entropy:17.2f} / {entropy:5.2f}"
                 f"   {scores[0]:.3f}  {scores[1]:.3f}  {scores[2]:.3f} ({share:.2f})   "
                 f"[{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}]",
