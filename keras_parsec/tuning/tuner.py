@@ -278,7 +278,7 @@ class ParsecTuner(TunerResults, _upstream.OptionalFinalReport, keras_tuner.engin
             resuming.check_same_as_saved(
                 "budget", saved.get("budget"), budget, self.project_dir, "pass the same budget"
             )
-        self._search_summary = summary | {"budget": budget}
+        self._search_summary = summary | ({"budget": budget} if budget else {})  # unbudgeted: as before budgets
         self._cost_tables = None  # counted for this data's shape and classes
         self.cost_tables()  # counted, and an unreachable limit refused, before any search step
         if chief.is_chief():
