@@ -16,6 +16,7 @@ Public API:
     search.EagerSuperNet                                   the same composed eagerly (engine="eager", the baseline)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
+    EnsembleNetwork                                        trained networks' probabilities averaged, one Keras model
     CellHyperModel                                         the same space for RandomSearch/Hyperband/Bayesian
     plot_genotype, plot_search, plot_distribution          paper Figures 2 and 3; pi as heatmaps
     split_train_search, search_dataset                     the train/search halves of a search
@@ -37,6 +38,7 @@ from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecError
 from keras_parsec.final import layers
 from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
+from keras_parsec.final.ensemble import EnsembleNetwork
 from keras_parsec.final.networks import CellNetwork
 from keras_parsec.final.recipes import (
     CIFAR10_RECIPE,
@@ -72,6 +74,7 @@ __all__ = [
     "DARTS_V1",
     "DARTS_V2",
     "DropPathSchedule",
+    "EnsembleNetwork",
     "Genotype",
     "InvalidArgumentError",
     "InvalidTypeError",

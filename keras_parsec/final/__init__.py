@@ -5,11 +5,12 @@ operations  the candidate operations as Keras layers (`SepConv`, `DilConv`...), 
 networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
 train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
+ensemble    `EnsembleNetwork`: trained networks' class probabilities averaged, as one Keras model
 counting    parameters and multiply-adds of a genotype's network
 
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import counting, layers, networks, operations, recipes, train
+from keras_parsec.final import counting, ensemble, layers, networks, operations, recipes, train
 
-__all__ = ["counting", "layers", "networks", "operations", "recipes", "train"]
+__all__ = ["counting", "ensemble", "layers", "networks", "operations", "recipes", "train"]
