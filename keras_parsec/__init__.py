@@ -17,6 +17,7 @@ Public API:
     search.EagerSuperNet                                   the same composed eagerly (engine="eager", the baseline)
     ParsecTuner, ParsecOracle                              Keras Tuner search over PARSEC runs
     CellNetwork, layers.Cell                               found cells as Keras models and layers
+    EnsembleNetwork                                        trained networks' probabilities averaged, one Keras model
     CellHyperModel                                         the same space for RandomSearch/Hyperband/Bayesian
     plot_genotype, plot_search, plot_distribution          paper Figures 2 and 3; pi as heatmaps
     split_train_search, search_dataset                     the train/search halves of a search
@@ -41,6 +42,7 @@ from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecEr
 from keras_parsec.final import layers
 from keras_parsec.final.costs import CostTable, flops_table, params_table
 from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
+from keras_parsec.final.ensemble import EnsembleNetwork
 from keras_parsec.final.latency import measure_latency, measure_latency_table
 from keras_parsec.final.networks import CellNetwork
 from keras_parsec.final.recipes import (
@@ -80,6 +82,7 @@ __all__ = [
     "DARTS_V1",
     "DARTS_V2",
     "DropPathSchedule",
+    "EnsembleNetwork",
     "Genotype",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -5,6 +5,7 @@ operations  the candidate operations as Keras layers (`SepConv`, `DilConv`...), 
 networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
 train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
+ensemble    `EnsembleNetwork`: trained networks' class probabilities averaged, as one Keras model
 counting    parameters and multiply-adds of a genotype's network
 costs       `CostTable`: those counts per choice, additive over an architecture's choices
 latency     inference latency, end to end and per choice (a measured `CostTable`)
@@ -12,6 +13,6 @@ latency     inference latency, end to end and per choice (a measured `CostTable`
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import costs, counting, latency, layers, networks, operations, recipes, train
+from keras_parsec.final import costs, counting, ensemble, latency, layers, networks, operations, recipes, train
 
-__all__ = ["costs", "counting", "latency", "layers", "networks", "operations", "recipes", "train"]
+__all__ = ["costs", "counting", "ensemble", "latency", "layers", "networks", "operations", "recipes", "train"]

@@ -2,6 +2,7 @@
 
 tuner       `ParsecTuner`: one PARSEC run per trial, resumed where it stopped
 results     what a finished search hands back: genotypes, distributions, trained networks, summaries
+ensembles   the genotypes of an ensemble from a learnt distribution (the most probable, or samples), their weights
 oracle      `ParsecOracle`: pi, mode and entropy per trial; successive halving
 checkpoint  the resumable search state of a trial
 callbacks   per trial: reports to the oracle, a TensorBoard folder with HParams and pi, a time estimate
@@ -16,6 +17,7 @@ from keras_parsec.tuning import (
     callbacks,
     checkpoint,
     chief,
+    ensembles,
     halving,
     hypermodel,
     oracle,
@@ -29,6 +31,7 @@ __all__ = [
     "callbacks",
     "checkpoint",
     "chief",
+    "ensembles",
     "halving",
     "hypermodel",
     "oracle",

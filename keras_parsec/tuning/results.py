@@ -1,4 +1,4 @@
-"""What a finished search hands back: genotypes, distributions, networks (trained or not), summaries, scores.
+"""What a finished search hands back: genotypes, distributions, networks (trained or not), ensembles, summaries, scores.
 
 `TunerResults` is the half of `ParsecTuner` that reads a search's results;
 the other half (`tuner.py`) runs the search.
@@ -155,16 +155,9 @@ class TunerResults:
             The trained `CellNetwork` (`.save("m.keras")`, `.export(path)`),
             with the fit's `History` as `model.history`.
         """
-        from keras_parsec.final import recipes, train
+        from keras_parsec.final import train
 
-        summary = self._search_summary or {}
-        if "num_classes" not in summary or not self.oracle.runs:
-            raise errors.invalid_argument(
-                "tuner", "a tuner whose search() finished a run", self.project_dir, "call search() first"
-            )
-        if recipe is None:
-            space = self.search_space
-            recipe = dataclasses.replace(recipes.CIFAR10_RECIPE, num_cells=space.num_cells, filters=space.filters)
+        summary, recipe = self._final_training(recipe)
         return train.train_final_network(
             self.get_best_genotypes()[0],
             x,
@@ -177,6 +170,88 @@ class TunerResults:
             batch_size=batch_size,
             **kwargs,
         )
+
+    def _final_training(self, recipe):
+        """The search's summary and the recipe a final training uses (default: CIFAR-10's at the searched size)."""
+        from keras_parsec.final import recipes
+
+        summary = self._search_summary or {}
+        if "num_classes" not in summary or not self.oracle.runs:
+            raise errors.invalid_argument(
+                "tuner", "a tuner whose search() finished a run", self.project_dir, "call search() first"
+            )
+        if recipe is None:
+            space = self.search_space
+            recipe = dataclasses.replace(recipes.CIFAR10_RECIPE, num_cells=space.num_cells, filters=space.filters)
+        return summary, recipe
+
+    def get_best_ensemble(
+        self,
+        num_models,
+        x,
+        y=None,
+        selection="top",
+        weighting="uniform",
+        recipe=None,
+        validation_data=None,
+        epochs=None,
+        batch_size=None,
+        seed=None,
+        **kwargs,
+    ):
+        """Trains `num_models` genotypes of the best run's distribution from scratch and averages them.
+
+        The genotypes build different networks (`keras_parsec.tuning.ensembles`):
+        the most probable ones, the mode first (`selection="top"`, exact), or
+        distinct draws from p(alpha | pi) (`"sample"`, seeded by `seed`). Each
+        is trained as `train_best_model` trains the mode; every argument is
+        checked before the first training starts (the first member's
+        `train_final_network` checks the data and the recipe before its fit).
+
+        Args:
+            num_models: how many genotypes, in [1, the number of distinct networks of the space].
+            x, y, recipe, validation_data, epochs, batch_size, **kwargs: as in
+                `train_best_model`, for every member.
+            selection: "top" or "sample".
+            weighting: "uniform", or "probability": weights proportional to
+                p(alpha | pi), renormalised over the chosen genotypes.
+            seed: an int for `selection="sample"` (same seed, same genotypes),
+                or None; the members' initialisations follow Keras' global seed.
+
+        Returns:
+            An `EnsembleNetwork` whose output is the weighted mean of its
+            members' class probabilities (`.save("e.keras")`, `.export(path)`);
+            `members[i].genotype` and `members[i].history` per member.
+
+        Raises:
+            InvalidArgumentError, InvalidTypeError: for unusable arguments, or
+                before search().
+        """
+        from keras_parsec.final import ensemble, train
+        from keras_parsec.tuning import ensembles
+
+        summary, recipe = self._final_training(recipe)
+        ensembles.check_ensemble_arguments(self.search_space, num_models, selection, weighting, seed)
+        ensemble.check_probability_output("classifier_activation", kwargs.get("classifier_activation", "softmax"))
+        distribution = self.get_best_distribution()
+        genotypes = ensembles.select_genotypes(distribution, num_models, selection, seed)
+        weights = ensembles.ensemble_weights(distribution, genotypes, weighting)
+        members = [
+            train.train_final_network(
+                genotype,
+                x,
+                y,
+                num_classes=summary["num_classes"],
+                input_shape=summary["input_shape"],
+                recipe=recipe,
+                validation_data=validation_data,
+                epochs=epochs,
+                batch_size=batch_size,
+                **kwargs,
+            )
+            for genotype in genotypes
+        ]
+        return ensemble.EnsembleNetwork(members, member_weights=weights)
 
     def get_best_hyperparameters(self, num_trials=1):
         """`HyperParameters` that `CellHyperModel.build` turns into the best genotypes."""
