@@ -16,11 +16,15 @@ accuracy.
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 
 import numpy as np
 from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import digits  # noqa: E402  (benchmarks/digits.py, next to this file)
 
 flags.DEFINE_integer("num_cells", 3, "Cells of the searched and the trained networks.")
 flags.DEFINE_integer("filters", 8, "Initial filters of the searched and the trained networks.")
@@ -57,27 +61,9 @@ def search(data, space, directory, seed, budget=None):
 
 
 def from_scratch(genotype, data, test, seed):
-    """Held-out accuracy of `genotype` trained from scratch with one small recipe and initialisation `seed`."""
-    import keras
-
-    import keras_parsec as kp
-
-    (x, y), validation = data
-    keras.utils.set_random_seed(seed)
-    recipe = kp.Recipe(
-        num_cells=FLAGS.num_cells,
-        filters=FLAGS.filters,
-        epochs=FLAGS.final_epochs,
-        batch_size=FLAGS.batch_size,
-        auxiliary_weight=0.0,
-        drop_path_rate=0.0,
-        image_size=x.shape[1],
-    )
-    model = kp.train_final_network(
-        genotype, np.concatenate([x, validation[0]]), np.concatenate([y, validation[1]]),
-        num_classes=10, input_shape=x.shape[1:], recipe=recipe, verbose=0,
-    )  # fmt: skip
-    return float(model.evaluate(*test, verbose=0)[1])
+    """Held-out accuracy of `genotype` trained from scratch with the digits benchmarks' small recipe."""
+    recipe = digits.small_recipe(FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, test[0].shape[1])
+    return digits.from_scratch(genotype, data, test, seed, recipe)
 
 
 def random_within(space, params, limit, seed, draws=200_000):
@@ -98,13 +84,8 @@ def main(argv):
     del argv
     import keras_parsec as kp
 
-    images, labels = kp.data.load_digits_images()
-    order = np.random.default_rng(0).permutation(len(images))
-    used = order[: FLAGS.examples]
-    validation = order[FLAGS.examples : FLAGS.examples + FLAGS.validation]
-    test = order[FLAGS.examples + FLAGS.validation :]
-    data = ((images[used], labels[used]), (images[validation], labels[validation]))
-    held_out = (images[test], labels[test])
+    data, held_out = digits.splits(FLAGS.examples, FLAGS.validation)
+    images, test = data[0][0], held_out[0]
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     network = {"num_cells": FLAGS.num_cells, "filters": FLAGS.filters, "input_shape": images.shape[1:]}
     params = kp.params_table(space, num_classes=10, **network)

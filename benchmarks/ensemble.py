@@ -18,11 +18,15 @@ digits an ensemble gets right and the mode wrong (and the reverse).
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 
 import numpy as np
 from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import digits  # noqa: E402  (benchmarks/digits.py, next to this file)
 
 flags.DEFINE_integer("num_cells", 3, "Cells of the search and final networks.")
 flags.DEFINE_integer("filters", 4, "Initial filters of the search and final networks.")
@@ -71,15 +75,7 @@ def one_seed(seed, data, test, directory):
     start = time.perf_counter()
     tuner.search(x, y, validation_data=validation, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, verbose=0)
     search_s = time.perf_counter() - start
-    recipe = kp.Recipe(
-        num_cells=FLAGS.num_cells,
-        filters=FLAGS.filters,
-        epochs=FLAGS.final_epochs,
-        batch_size=FLAGS.batch_size,
-        auxiliary_weight=0.0,
-        drop_path_rate=0.0,
-        image_size=x.shape[1],
-    )
+    recipe = digits.small_recipe(FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, x.shape[1])
     x_final, y_final = np.concatenate([x, validation[0]]), np.concatenate([y, validation[1]])
     n = FLAGS.num_models
     keras.utils.set_random_seed(1000 * seed)
@@ -128,16 +124,10 @@ def mean_se(values):
 
 def main(argv):
     del argv
-    import keras_parsec as kp
 
     started = time.perf_counter()
-    images, labels = kp.data.load_digits_images()
-    order = np.random.default_rng(0).permutation(len(images))
-    used = order[: FLAGS.examples]
-    validation = order[FLAGS.examples : FLAGS.examples + FLAGS.validation]
-    held_out = order[FLAGS.examples + FLAGS.validation :]
-    data = ((images[used], labels[used]), (images[validation], labels[validation]))
-    test = (images[held_out], labels[held_out])
+    data, test = digits.splits(FLAGS.examples, FLAGS.validation)
+    held_out = test[1]
     steps = FLAGS.epochs * (FLAGS.examples // 2 // FLAGS.batch_size)
     print(
         f"digits, {FLAGS.num_cells} cells, {FLAGS.filters} filters, K={FLAGS.num_samples}, search {FLAGS.epochs} "

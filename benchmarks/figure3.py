@@ -20,11 +20,15 @@ percentile among them.
 import collections
 import os
 import shutil
+import sys
 import tempfile
 import time
 
 import numpy as np
 from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import digits  # noqa: E402  (benchmarks/digits.py, next to this file)
 
 flags.DEFINE_integer("num_cells", 3, "Cells of the search network.")
 flags.DEFINE_integer("filters", 4, "Initial filters of the search network.")
@@ -98,39 +102,17 @@ def chance_agreement(space):
 
 
 def from_scratch(genotype, data, test, seed):
-    """Held-out accuracy of `genotype` trained from scratch with one small recipe and initialisation `seed`."""
-    import keras
-
-    import keras_parsec as kp
-
-    (x, y), validation = data
-    keras.utils.set_random_seed(seed)
-    recipe = kp.Recipe(
-        num_cells=FLAGS.num_cells,
-        filters=FLAGS.filters,
-        epochs=FLAGS.final_epochs,
-        batch_size=FLAGS.batch_size,
-        auxiliary_weight=0.0,
-        drop_path_rate=0.0,
-        image_size=x.shape[1],
-    )
-    model = kp.train_final_network(
-        genotype, np.concatenate([x, validation[0]]), np.concatenate([y, validation[1]]),
-        num_classes=10, input_shape=x.shape[1:], recipe=recipe, verbose=0,
-    )  # fmt: skip
-    return float(model.evaluate(*test, verbose=0)[1])
+    """Held-out accuracy of `genotype` trained from scratch with the digits benchmarks' small recipe."""
+    recipe = digits.small_recipe(FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, test[0].shape[1])
+    return digits.from_scratch(genotype, data, test, seed, recipe)
 
 
 def main(argv):
     del argv
     import keras_parsec as kp
 
-    images, labels = kp.data.load_digits_images()
-    order = np.random.default_rng(0).permutation(len(images))
-    used = order[: FLAGS.examples]
-    validation = order[FLAGS.examples : FLAGS.examples + FLAGS.validation]
-    test = order[FLAGS.examples + FLAGS.validation :]
-    data = ((images[used], labels[used]), (images[validation], labels[validation]))
+    data, held_out = digits.splits(FLAGS.examples, FLAGS.validation)
+    test = held_out[0]
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     ks = [int(k) for k in FLAGS.num_samples]
     steps = FLAGS.epochs * (FLAGS.examples // 2 // FLAGS.batch_size)
@@ -174,7 +156,6 @@ def main(argv):
         print(f"  K={k}: {slot_agreement(modes[k]):.3f}")
 
     if FLAGS.from_scratch:
-        held_out = (images[test], labels[test])
         randoms = kp.ArchitectureDistribution(space).sample(FLAGS.random, seed=10_000)
         random_scores = [np.mean([from_scratch(g, data, held_out, s) for s in (1, 2)]) for g in randoms]
         print(f"\nfrom scratch ({FLAGS.final_epochs} epochs, held-out {len(test)} digits, mean of 2 initialisations)")
