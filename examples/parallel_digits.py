@@ -7,6 +7,8 @@ One script for every mode of BUILD.md's "Several GPUs and several machines":
     TF_CONFIG='...' python examples/parallel_digits.py --strategy=multi_worker
     KERASTUNER_TUNER_ID=chief ... python examples/parallel_digits.py --max_trials=8   # and workers
     python examples/parallel_digits.py --max_trials=8 --early_stopping=halving
+
+    python examples/parallel_digits.py --smoke     # seconds: 300 digits, one epoch, K=2
 """
 
 import os

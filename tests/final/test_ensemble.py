@@ -142,5 +142,5 @@ BAD = (
 
 @pytest.mark.parametrize("make_members, kwargs, error, name", BAD)
 def test_unusable_arguments_raise_typed_errors_naming_them(make_members, kwargs, error, name):
-    with pytest.raises(error, match=re.escape(f"`{name}`")):
+    with pytest.raises(error, match=re.escape(f"{name}`")):  # also `members[*].{name}`
         EnsembleNetwork(make_members(), **kwargs)

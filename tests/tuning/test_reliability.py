@@ -325,7 +325,8 @@ def dataset_of_two_shapes(x, y):
             yield np.zeros((8 + i % 2, 8, 1), np.float32), np.int32(i % 2)
 
     signature = (tf.TensorSpec((None, 8, 1), tf.float32), tf.TensorSpec((), tf.int32))
-    return tf.data.Dataset.from_generator(pairs, output_signature=signature)
+    dataset = tf.data.Dataset.from_generator(pairs, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(8))  # a known size: the shapes are what is wrong
 
 
 # (project mutation or None for a fresh folder, tuner overrides, search overrides, error, argument named)
@@ -349,7 +350,7 @@ BAD = {
         {},
         {"x": dataset_of_two_shapes, "y": None},
         errors.InvalidArgumentError,
-        "`x`",
+        "`image_size`",  # a streamed dataset of varying sides needs one; the fix says so
     ),
     "dataset of images only": (
         None,
