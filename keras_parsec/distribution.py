@@ -40,6 +40,20 @@ def valid_choice_mask(space: SearchSpace) -> np.ndarray:
     return mask
 
 
+def check_choice_range(name, choices, mask):
+    """Raises, naming the first one, unless every entry of `choices` (`[..., 2, N, 2]`) is a valid choice."""
+    limits = mask.sum(axis=-1)  # (node + 2) * P
+    bad = np.argwhere((choices < 0) | (choices >= limits))
+    if bad.size:
+        index = tuple(int(i) for i in bad[0])
+        raise invalid_argument(
+            f"{name}{list(index)}",
+            f"a choice index in [0, {limits[index[-3:]]}) for node {index[-2]}",
+            int(choices[index]),
+            "pass choices from sample_choices() or genotype_to_choices()",
+        )
+
+
 def masked_logits(logits, mask) -> tf.Tensor:
     """Returns `logits` with padding set to `MASKED_LOGIT`, which gets zero gradient."""
     logits = tf.convert_to_tensor(logits, tf.float32)
@@ -319,16 +333,7 @@ class ArchitectureDistribution:
                 choices.shape,
                 "pass the output of sample_choices()",
             )
-        limits = self.mask.sum(axis=-1)  # (node + 2) * P
-        bad = np.argwhere((choices < 0) | (choices >= limits))
-        if bad.size:
-            index = tuple(int(i) for i in bad[0])
-            raise invalid_argument(
-                f"{name}{list(index)}",
-                f"a choice index in [0, {limits[index[1:]]}) for node {index[2]}",
-                int(choices[index]),
-                "pass choices from sample_choices() or genotype_to_choices()",
-            )
+        check_choice_range(name, choices, self.mask)
 
     def choices_to_genotype(self, choices) -> Genotype:
         """Converts int choices `[2, N, 2]` to a `Genotype` of this space."""

@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec.distribution import ArchitectureDistribution, valid_choice_mask
+from keras_parsec.distribution import ArchitectureDistribution, check_choice_range, valid_choice_mask
 from keras_parsec.errors import invalid_argument, invalid_type
 from keras_parsec.files import atomic_write, read_text
 from keras_parsec.final import counting
@@ -110,16 +110,7 @@ class CostTable:
                 choices,
                 "pass distribution.sample_choices() or genotype_to_choices() of the same space",
             )
-        limits = self.mask.sum(axis=-1)  # (node + 2) * P
-        bad = np.argwhere((choices < 0) | (choices >= limits))
-        if bad.size:
-            index = tuple(int(i) for i in bad[0])
-            raise invalid_argument(
-                f"choices{list(index)}",
-                f"a choice index in [0, {limits[index[-3:]]}) for node {index[-2]}",
-                int(choices[index]),
-                "pass choices from sample_choices() or genotype_to_choices()",
-            )
+        check_choice_range("choices", choices, self.mask)
         return choices
 
     def cost(self, choices):
