@@ -16,6 +16,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["keras_parsec", "keras_parsec.*"]),
+    py_modules=["keras_parsec_cli"],  # the command's parser, outside the package: help without TensorFlow
     python_requires=">=3.10",
     install_requires=[
         # Upper bounds: the newest versions tested (TF 2.21.0, Keras 3.15.1, Keras Tuner
@@ -36,7 +37,7 @@ setup(
         "examples": ["scikit-learn", "matplotlib"],
         "lint": ["ruff"],
     },
-    entry_points={"console_scripts": ["keras-parsec=keras_parsec.cli:run"]},
+    entry_points={"console_scripts": ["keras-parsec=keras_parsec_cli:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -15,7 +15,7 @@ def keras_parsec(tmp_path, *args):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "keras_parsec.cli", *args],
+        [sys.executable, "-m", "keras_parsec_cli", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -111,3 +111,17 @@ def test_bad_commands_say_what_to_do(tmp_path, args, message):
     result = keras_parsec(tmp_path, *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("args", [["search", "--help"], ["--help"], ["dance"], ["search", "--epochs=many"]])
+def test_help_and_bad_arguments_answer_without_loading_tensorflow(args):
+    """`keras_parsec_cli` parses before anything imports TensorFlow, so help and usage errors take a blink."""
+    code = (
+        "import sys, keras_parsec_cli\n"
+        f"try:\n    keras_parsec_cli.main({args!r})\nexcept SystemExit as e:\n    status = e.code\n"
+        "print('STATUS', status, 'TENSORFLOW', 'tensorflow' in sys.modules)"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    expected = 0 if "--help" in args else 2
+    assert f"STATUS {expected} TENSORFLOW False" in result.stdout, result.stdout + result.stderr[-2000:]

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
+import keras_parsec_cli
 from keras_parsec import cli
 from keras_parsec.errors import InvalidArgumentError
 from keras_parsec.final import counting, recipes
@@ -86,7 +87,7 @@ def test_describe_counts_and_the_cli_show_text():
     text = counting.describe_counts(kp.DARTS_V2, input_shape=(8, 8, 1), num_classes=10, num_cells=2, filters=4)
     params = kp.count_params(kp.DARTS_V2, input_shape=(8, 8, 1), num_classes=10, num_cells=2, filters=4)
     assert text.startswith(f"{params / 1e6:.3f}M params") and "mult-adds" in text
-    args = cli._parser().parse_args(["show", "--dataset=digits"])
+    args = keras_parsec_cli.parser().parse_args(["show", "--dataset=digits"])
     assert cli._counts(args, kp.DARTS_V2, 2, 4) == f"As a 2-cell, 4-filter network on digits: {text}"
 
 
@@ -107,6 +108,6 @@ def test_the_counted_settings_are_the_recipes_networks():
     "dataset, setting", [("cifar10", "cifar10"), ("imagenet2012", "imagenet"), ("mnist", "cifar10")]
 )
 def test_the_cli_counts_on_the_settings_images(dataset, setting):
-    args = cli._parser().parse_args(["show", f"--dataset={dataset}"])
+    args = keras_parsec_cli.parser().parse_args(["show", f"--dataset={dataset}"])
     expected = counting.SETTINGS[setting]
     assert cli._network_shape(args) == (expected["input_shape"], expected["num_classes"], expected["stem"])
