@@ -2,6 +2,7 @@
 
 arrays          NumPy arrays and in-memory inputs to a search: the train/search split, the paired batches
 streaming       a `tf.data.Dataset` searched as it is read: split by index, bounded shuffles, resumable order
+examples        one streamed example: its spec checked, its classes counted, its normalisation
 preprocessing   tensorflow-datasets pipelines: CIFAR crop/flip/cutout, ImageNet crops
 """
 

@@ -25,11 +25,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_parsec import errors
-from keras_parsec.data import arrays
+from keras_parsec.data import arrays, examples
 
 DEFAULT_SHUFFLE_BUFFER = 1024
 _SEARCH_FRACTION = 0.5  # paper 4.1, as prepare_search_data
-_SCAN_BATCH = 1024
 
 
 class StreamedHalf(NamedTuple):
@@ -100,7 +99,7 @@ def prepare_streamed_data(
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise errors.invalid_argument("batch_size", "a positive integer", batch_size, "pass e.g. batch_size=64")
     source, info_classes = _load(x, y)
-    source, image_spec, label_spec, num_examples = _examples(source, "x")
+    source, image_spec, label_spec, num_examples = examples.unbatched(source, "x")
     if num_examples is None and steps_per_epoch is None:
         raise errors.invalid_argument(
             "steps_per_epoch",
@@ -109,8 +108,8 @@ def prepare_streamed_data(
             "pass steps_per_epoch=, or declare the size with "
             "dataset.apply(tf.data.experimental.assert_cardinality(num_examples))",
         )
-    one_hot = _is_one_hot(label_spec)
-    num_classes = _num_classes(num_classes, one_hot and int(label_spec.shape[0]), info_classes)
+    one_hot = examples.is_one_hot(label_spec)
+    num_classes = examples.num_classes_of(num_classes, one_hot and int(label_spec.shape[0]), info_classes)
     if num_classes is None or num_examples == "scan":
         if num_examples is None:
             raise errors.invalid_argument(
@@ -119,10 +118,10 @@ def prepare_streamed_data(
                 None,
                 "pass num_classes=",
             )
-        num_examples, largest = _scan(source)
+        num_examples, largest = examples.scan_labels(source)
         num_classes = num_classes or max(largest + 1, 2)
-    input_shape = _input_shape(image_spec, image_size, "x")
-    normalize = _normalizer(input_shape, num_classes, image_size)
+    input_shape = examples.input_shape_of(image_spec, image_size, "x")
+    normalize = examples.normalizer(input_shape, num_classes, image_size)
 
     validation = None
     if validation_split is not None:
@@ -271,11 +270,11 @@ def search_batches(data, batch_size, seed=0, epochs=1, initial_epoch=0, augment=
 def _batches(half, normalize, batch_size, seed, start, count, buffer, augment):
     """Batches `start..start+count-1` of a half read in seeded passes."""
 
-    def batched(examples):
-        examples = examples.map(normalize, num_parallel_calls=tf.data.AUTOTUNE)
+    def batched(items):
+        items = items.map(normalize, num_parallel_calls=tf.data.AUTOTUNE)
         if augment is not None:
-            examples = examples.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        return examples.batch(batch_size, drop_remainder=True)
+            items = items.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        return items.batch(batch_size, drop_remainder=True)
 
     # Python-int seeds: tf.data refuses tensor seeds once a global seed is set (the tuner sets one per run).
     if half.num_examples is None:  # passes run into each other; an infinite dataset is one pass
@@ -285,9 +284,9 @@ def _batches(half, normalize, batch_size, seed, start, count, buffer, augment):
     first, last = start // per_pass, (start + count - 1) // per_pass
     stream = None
     for number in range(first, last + 1):
-        examples = half.examples.shuffle(buffer, seed=seed * 100003 + number, reshuffle_each_iteration=False)
-        examples = batched(examples.skip((start % per_pass) * batch_size if number == first else 0))
-        stream = examples if stream is None else stream.concatenate(examples)
+        one_pass = half.examples.shuffle(buffer, seed=seed * 100003 + number, reshuffle_each_iteration=False)
+        one_pass = batched(one_pass.skip((start % per_pass) * batch_size if number == first else 0))
+        stream = one_pass if stream is None else stream.concatenate(one_pass)
     return stream.take(count)
 
 
@@ -315,135 +314,13 @@ def _load(x, y):
     return dataset, getattr(label, "num_classes", None)
 
 
-def _examples(dataset, name):
-    """`dataset` unbatched, its image and label specs and its number of examples; typed errors for bad specs.
-
-    The number is None for an unknown or infinite cardinality, and "scan" for
-    a batched dataset of known length whose batches' sizes only a pass tells.
-    """
-    spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) != 2:
-        raise errors.invalid_argument(
-            name, "a dataset of (image, label) pairs", spec, "map the dataset to (image, label) tuples"
-        )
-    batched = spec[0].shape.rank == 4
-    length = int(dataset.cardinality())
-    if batched:
-        dataset = dataset.unbatch()
-    number = int(dataset.cardinality())
-    if number < 0:
-        number = "scan" if batched and length >= 0 else None
-    image, label = dataset.element_spec
-    if image.shape.rank not in (2, 3):
-        raise errors.invalid_argument(
-            name,
-            "images of shape [H, W, C] or [H, W] (or batches of them)",
-            f"images of shape {image.shape}",
-            "map the dataset to (image, label) pairs of single images or batches",
-        )
-    if not (image.dtype.is_integer or image.dtype.is_floating or image.dtype == tf.bool):
-        raise errors.invalid_type(name, "real-valued pixels (uint8 or float)", image.dtype.name, "decode the images")
-    label_name = "y" if name == "x" else f"{name}[1]"
-    if label.dtype == tf.string or label.shape.rank not in (0, 1):
-        raise errors.invalid_argument(
-            label_name,
-            "one integer class index (or one-hot row) per image",
-            f"labels of shape {label.shape} and dtype {label.dtype.name}",
-            "map the labels to class indices",
-        )
-    return dataset, image, label, number
-
-
-def _is_one_hot(label_spec):
-    """Whether labels of this spec are one-hot rows (rank 1, wider than one)."""
-    return label_spec.shape.rank == 1 and label_spec.shape[0] not in (None, 1)
-
-
-def _num_classes(given, one_hot_width, info_classes):
-    """The number of classes the arguments or the dataset say, or None when only a scan can tell."""
-    if given is not None and one_hot_width and given != one_hot_width:
-        raise errors.invalid_argument(
-            "num_classes", f"{one_hot_width}, the width of the one-hot labels", given, "drop num_classes="
-        )
-    return given or one_hot_width or info_classes or None
-
-
-def _scan(dataset):
-    """One streamed pass over the labels: `(number of examples, largest class index)`."""
-    labels = dataset.map(lambda image, label: _class_index(label)).batch(_SCAN_BATCH)
-    count, largest = labels.reduce(
-        (tf.constant(0, tf.int64), tf.constant(-1, tf.int64)),
-        lambda state, y: (state[0] + tf.size(y, tf.int64), tf.maximum(state[1], tf.reduce_max(y))),
-    )
-    if int(count) == 0:
-        raise errors.invalid_argument("x", "a non-empty dataset", "an empty dataset", "pass a dataset with examples")
-    return int(count), int(largest)
-
-
-def _class_index(label):
-    """The int64 class of a label: a one-hot row's argmax, or the index itself."""
-    if _is_one_hot(label):
-        return tf.argmax(label, output_type=tf.int64)
-    return tf.cast(tf.reshape(label, []), tf.int64)
-
-
-def _input_shape(image_spec, image_size, name):
-    """`(height, width, channels)` of the images after `image_size`; typed errors for unknown sides."""
-    shape = image_spec.shape.as_list() + ([1] if image_spec.shape.rank == 2 else [])
-    if image_size is not None:
-        shape[:2] = arrays.image_size_pair(image_size)
-    if shape[2] is None:
-        raise errors.invalid_argument(
-            name, "images with a known number of channels", f"images of shape {image_spec.shape}", "set the shape"
-        )
-    if None in shape[:2]:
-        raise errors.invalid_argument(
-            "image_size",
-            f"a size for images of varying sides (the {name} dataset's are {image_spec.shape})",
-            image_size,
-            "pass image_size=224 (or (height, width))",
-        )
-    return tuple(int(v) for v in shape)
-
-
-def _normalizer(input_shape, num_classes, image_size):
-    """Per-example `(image, label) -> (float32 [H, W, C], int32 class)`, checking what `as_arrays` checks.
-
-    Labels are one-hot rows or class indices by their static shape, per dataset.
-    """
-    size = tuple(input_shape[:2])
-
-    def normalize(image, label):
-        one_hot = _is_one_hot(label)
-        if image.shape.rank == 2:
-            image = image[..., None]
-        scale = 255.0 if image.dtype == tf.uint8 else 1.0
-        image = tf.cast(image, tf.float32) / scale
-        if image_size is not None:
-            image = tf.image.resize(image, size)
-        image = tf.debugging.check_numerics(image, "Found NaN or infinite pixels in an image of the dataset")
-        checks = []
-        if one_hot:
-            is_one_hot = tf.reduce_all((label == 0) | (label == 1)) & tf.equal(tf.reduce_sum(label), 1)
-            checks.append(tf.debugging.Assert(is_one_hot, ["Found a label that is not a one-hot row:", label]))
-        index = _class_index(label)
-        if not one_hot and not label.dtype.is_integer:
-            checks.append(tf.debugging.Assert(tf.equal(tf.floor(label), label), ["Found a fractional label:", label]))
-        in_range = (index >= 0) & (index < num_classes)
-        checks.append(tf.debugging.Assert(in_range, [f"Found a label outside [0, {num_classes}):", index]))
-        with tf.control_dependencies(checks):
-            return tf.ensure_shape(image, input_shape), tf.cast(index, tf.int32)
-
-    return normalize
-
-
 def _other_part(value, name, input_shape, image_size, num_classes):
     """`search_data` or `validation_data` of a streamed search, as a streamed half of the same images."""
     if isinstance(value, tf.data.Dataset):
-        dataset, image, _, number = _examples(value, name)
-        shape = _input_shape(image, image_size, name)
+        dataset, image, _, number = examples.unbatched(value, name)
+        shape = examples.input_shape_of(image, image_size, name)
         if number == "scan":  # batches of unknown sizes: one pass over the labels counts them
-            number = _scan(dataset)[0]
+            number = examples.scan_labels(dataset)[0]
     else:
         images, labels = arrays.as_arrays(*arrays.as_pair(value, name), name=name)
         if image_size is not None:
