@@ -5,6 +5,7 @@ the other half (`tuner.py`) runs the search.
 """
 
 import dataclasses
+import functools
 import warnings
 
 import keras_tuner
@@ -155,25 +156,16 @@ class TunerResults:
             The trained `CellNetwork` (`.save("m.keras")`, `.export(path)`),
             with the fit's `History` as `model.history`.
         """
-        from keras_parsec.final import train
+        train_one = self._from_scratch(recipe)
+        best = self.get_best_genotypes()[0]
+        return train_one(best, x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size, **kwargs)
 
-        summary, recipe = self._final_training(recipe)
-        return train.train_final_network(
-            self.get_best_genotypes()[0],
-            x,
-            y,
-            num_classes=summary["num_classes"],
-            input_shape=summary["input_shape"],
-            recipe=recipe,
-            validation_data=validation_data,
-            epochs=epochs,
-            batch_size=batch_size,
-            **kwargs,
-        )
+    def _from_scratch(self, recipe):
+        """`train_final_network` bound to `recipe` (default: CIFAR-10's at the searched size) and the search's data.
 
-    def _final_training(self, recipe):
-        """The search's summary and the recipe a final training uses (default: CIFAR-10's at the searched size)."""
-        from keras_parsec.final import recipes
+        Raises before search() has finished a run, so nothing trains for nothing.
+        """
+        from keras_parsec.final import recipes, train
 
         summary = self._search_summary or {}
         if "num_classes" not in summary or not self.oracle.runs:
@@ -183,7 +175,12 @@ class TunerResults:
         if recipe is None:
             space = self.search_space
             recipe = dataclasses.replace(recipes.CIFAR10_RECIPE, num_cells=space.num_cells, filters=space.filters)
-        return summary, recipe
+        return functools.partial(
+            train.train_final_network,
+            num_classes=summary["num_classes"],
+            input_shape=summary["input_shape"],
+            recipe=recipe,
+        )
 
     def get_best_ensemble(
         self,
@@ -227,30 +224,17 @@ class TunerResults:
             InvalidArgumentError, InvalidTypeError: for unusable arguments, or
                 before search().
         """
-        from keras_parsec.final import ensemble, train
+        from keras_parsec.final import ensemble
         from keras_parsec.tuning import ensembles
 
-        summary, recipe = self._final_training(recipe)
+        train_one = self._from_scratch(recipe)
         ensembles.check_ensemble_arguments(self.search_space, num_models, selection, weighting, seed)
         ensemble.check_probability_output("classifier_activation", kwargs.get("classifier_activation", "softmax"))
         distribution = self.get_best_distribution()
         genotypes = ensembles.select_genotypes(distribution, num_models, selection, seed)
         weights = ensembles.ensemble_weights(distribution, genotypes, weighting)
-        members = [
-            train.train_final_network(
-                genotype,
-                x,
-                y,
-                num_classes=summary["num_classes"],
-                input_shape=summary["input_shape"],
-                recipe=recipe,
-                validation_data=validation_data,
-                epochs=epochs,
-                batch_size=batch_size,
-                **kwargs,
-            )
-            for genotype in genotypes
-        ]
+        fit = {"validation_data": validation_data, "epochs": epochs, "batch_size": batch_size, **kwargs}
+        members = [train_one(genotype, x, y, **fit) for genotype in genotypes]
         return ensemble.EnsembleNetwork(members, member_weights=weights)
 
     def get_best_hyperparameters(self, num_trials=1):
