@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_parsec as kp
-from keras_parsec import visualize
+from keras_parsec import cell_drawing, visualize
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
 
 ONE_NODE = kp.Genotype(
@@ -40,13 +40,13 @@ def test_plot_genotype_takes_a_dict_a_path_object_and_other_formats(tmp_path):
 
 
 def test_edges_are_bent_around_nodes_and_apart_from_each_other():
-    positions, output = visualize._layout(5)
+    positions, output = cell_drawing.layout(5)
     start, end = positions[2], positions[6]  # node 0 -> node 4 passes node 2 when straight
     obstacles = [p for p in [*positions.values(), output] if p not in (start, end)]
-    assert visualize._route(start, end, obstacles) != 0.0
+    assert cell_drawing.route(start, end, obstacles) != 0.0
     drawn = []
-    first = visualize._route(positions[0], positions[2], [], drawn)
-    assert visualize._route(positions[0], positions[2], [], drawn) != first  # a repeated pair is not drawn over
+    first = cell_drawing.route(positions[0], positions[2], [], drawn)
+    assert cell_drawing.route(positions[0], positions[2], [], drawn) != first  # a repeated pair is not drawn over
 
 
 def test_plot_search_draws_several_runs_and_runs_without_validation(tmp_path):
