@@ -10,10 +10,14 @@ the seeds' modes slot by slot against chance; the share of `skip_connect` and
 of parameter-free operations in the modes' normal cells (DARTS' collapse);
 and, with `--from_scratch`, the modes trained from scratch against uniformly
 random genotypes trained the same way (two initialisations each): the modes'
-percentile among them.
+percentile among them. `--variants` runs issue 15's knobs side by side, each
+with K and its own null: `default` (the paper's), `warmup` (pi frozen for the
+first quarter of the epochs, `architecture_warmup_epochs`) and `cosine` (pi's
+learning rate decayed to 0, `architecture_decay="cosine"`).
 
     python benchmarks/figure3.py                                   # 3 seeds, K=4 and its null, 12 epochs
     python benchmarks/figure3.py --num_samples=4,8 --epochs=105 --examples=1200 --from_scratch   # issue 15
+    python benchmarks/figure3.py --epochs=22 --examples=1200 --variants=default,warmup,cosine   # the knobs
     python benchmarks/figure3.py --seeds=1 --epochs=2 --examples=128 --random=2 --from_scratch   # smoke run
 """
 
@@ -41,6 +45,7 @@ flags.DEFINE_integer("batch_size", 32, "Examples per train and per search batch.
 flags.DEFINE_bool("from_scratch", False, "Train the modes and random genotypes from scratch and rank them.")
 flags.DEFINE_integer("random", 10, "Uniformly random genotypes trained from scratch (with --from_scratch).")
 flags.DEFINE_integer("final_epochs", 10, "Epochs of each from-scratch training.")
+flags.DEFINE_list("variants", ["default"], "Settings, each with every K and its null: default, warmup, cosine.")
 flags.DEFINE_string("path", "benchmarks/results/figure3.png", "PNG to write.")
 FLAGS = flags.FLAGS
 
@@ -60,13 +65,31 @@ def mode_log_prob_callback():
     return ModeLogProb()
 
 
-def search(k, data, space, directory):
-    """One search of `FLAGS.seeds` runs with K = `k`; returns `[(seed, run record)]`."""
+def variant_arguments(variant):
+    """`ParsecTuner` arguments of a `--variants` name."""
+    variants = {
+        "default": {},
+        "warmup": {"architecture_warmup_epochs": max(1, FLAGS.epochs // 4)},
+        "cosine": {"architecture_decay": "cosine"},
+    }
+    if variant not in variants:
+        raise app.UsageError(f"--variants: {variant!r} is not one of {', '.join(variants)}")
+    return variants[variant]
+
+
+def search(variant, k, data, space, directory):
+    """One search of `FLAGS.seeds` runs with K = `k` and `variant`'s settings; returns `[(seed, run record)]`."""
     import keras_parsec as kp
 
     (x, y), validation = data
     tuner = kp.ParsecTuner(
-        space, num_samples=k, max_trials=FLAGS.seeds, seed=0, directory=directory, project_name=f"k{k}"
+        space,
+        num_samples=k,
+        max_trials=FLAGS.seeds,
+        seed=0,
+        directory=directory,
+        project_name=f"{variant}_k{k}",
+        **variant_arguments(variant),
     )
     tuner.search(
         x,
@@ -115,59 +138,66 @@ def main(argv):
     test = held_out[0]
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     ks = [int(k) for k in FLAGS.num_samples]
+    for variant in FLAGS.variants:
+        variant_arguments(variant)  # a bad name fails before any search
+    cases = [(v, k) for v in FLAGS.variants for k in [1] + ks]
     steps = FLAGS.epochs * (FLAGS.examples // 2 // FLAGS.batch_size)
     print(
         f"digits, {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.examples} search digits, "
         f"batch {FLAGS.batch_size}, {FLAGS.epochs} epochs = {steps} steps; K in {ks} and the null K=1; "
-        f"load {os.getloadavg()[0]:.2f}"
+        f"variants {FLAGS.variants}; load {os.getloadavg()[0]:.2f}"
     )
     results = {}
     directory = tempfile.mkdtemp(prefix="figure3_")
     try:
-        for k in [1] + ks:
+        for variant, k in cases:
             start = time.perf_counter()
-            results[k] = search(k, data, space, directory)
+            results[variant, k] = search(variant, k, data, space, directory)
             print(
-                f"K={k}: {len(results[k])} runs in {time.perf_counter() - start:.0f} s; load {os.getloadavg()[0]:.2f}"
+                f"{variant} K={k}: {len(results[variant, k])} runs in {time.perf_counter() - start:.0f} s; "
+                f"load {os.getloadavg()[0]:.2f}"
             )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
-    null = dict(results[1])
-    print("\nper seed, at the last epoch: K's value | its null's (K=1, same seed and length)")
-    header = ("K", "seed", "entropy", "gap", "log p(mode)", "mode val acc", "skip", "free")
-    print(" ".join(f"{h:>{w}s}" for h, w in zip(header, (3, 4, 16, 6, 18, 14, 5, 5))))
+    print("\nper seed, at the last epoch: the value | its null's (K=1, same variant, seed and length)")
+    header = ("variant", "K", "seed", "entropy", "gap", "log p(mode)", "mode val acc", "skip", "free")
+    print(" ".join(f"{h:>{w}s}" for h, w in zip(header, (8, 3, 4, 16, 6, 18, 14, 5, 5))))
     modes = collections.defaultdict(list)
-    for k in [1] + ks:
-        for seed, run in results[k]:
+    for variant, k in cases:
+        null = dict(results[variant, 1])
+        for seed, run in results[variant, k]:
             history, reference = run["history"], null[seed]["history"]
             genotype = kp.Genotype.from_dict(run["mode"])
-            modes[k].append(genotype)
+            modes[variant, k].append(genotype)
             skip, free = normal_cell_shares(genotype)
             print(
-                f"{k:3d} {seed:4d} {history['entropy'][-1]:7.2f} | {reference['entropy'][-1]:6.2f} "
+                f"{variant:>8s} {k:3d} {seed:4d} {history['entropy'][-1]:7.2f} | {reference['entropy'][-1]:6.2f} "
                 f"{reference['entropy'][-1] - history['entropy'][-1]:6.2f} "
                 f"{history['mode_log_prob'][-1]:8.2f} | {reference['mode_log_prob'][-1]:7.2f} "
                 f"{history['val_accuracy'][-1]:6.3f} | {reference['val_accuracy'][-1]:5.3f} {skip:5.2f} {free:5.2f}"
             )
     chance = chance_agreement(space)
     print(f"\nagreement of the seeds' modes, slot by slot (operation and input); chance {chance:.3f}")
-    for k in [1] + ks:
-        print(f"  K={k}: {slot_agreement(modes[k]):.3f}")
+    for variant, k in cases:
+        print(f"  {variant} K={k}: {slot_agreement(modes[variant, k]):.3f}")
 
     if FLAGS.from_scratch:
         randoms = kp.ArchitectureDistribution(space).sample(FLAGS.random, seed=10_000)
         random_scores = [np.mean([from_scratch(g, data, held_out, s) for s in (1, 2)]) for g in randoms]
         print(f"\nfrom scratch ({FLAGS.final_epochs} epochs, held-out {len(test)} digits, mean of 2 initialisations)")
         print(f"  {FLAGS.random} random genotypes: {np.round(sorted(random_scores), 3).tolist()}")
-        for k in [1] + ks:
-            for seed, genotype in zip([s for s, _ in results[k]], modes[k]):
+        for variant, k in cases:
+            for seed, genotype in zip([s for s, _ in results[variant, k]], modes[variant, k]):
                 score = np.mean([from_scratch(genotype, data, held_out, s) for s in (1, 2)])
                 percentile = 100.0 * np.mean([score > r for r in random_scores])
-                print(f"  K={k} seed {seed} mode: {score:.3f}, above {percentile:.0f}% of the random genotypes")
+                print(
+                    f"  {variant} K={k} seed {seed} mode: {score:.3f}, above {percentile:.0f}% of the random genotypes"
+                )
 
-    histories = [run["history"] for k in [1] + ks for _, run in results[k]]
-    labels = [f"K={k} seed {seed}" for k in [1] + ks for seed, _ in results[k]]
+    histories = [run["history"] for case in cases for _, run in results[case]]
+    labels = [f"{v} K={k} seed {seed}" if len(FLAGS.variants) > 1 else f"K={k} seed {seed}" for v, k in cases
+              for seed, _ in results[v, k]]  # fmt: skip
     print(f"\nFigure 3: {kp.plot_search(histories, FLAGS.path, labels=labels)}")
 
 
