@@ -42,6 +42,7 @@ from keras_parsec.errors import InvalidArgumentError, InvalidTypeError, ParsecEr
 from keras_parsec.final import layers
 from keras_parsec.final.costs import CostTable, flops_table, params_table
 from keras_parsec.final.counting import check_mobile_setting, count_flops, count_params
+from keras_parsec.final.drop_path import DropPathSchedule
 from keras_parsec.final.ensemble import EnsembleNetwork
 from keras_parsec.final.latency import measure_latency, measure_latency_table
 from keras_parsec.final.networks import CellNetwork
@@ -49,7 +50,6 @@ from keras_parsec.final.recipes import (
     CIFAR10_RECIPE,
     IMAGENET_RECIPE,
     L2SGD,
-    DropPathSchedule,
     Recipe,
     SparseLabelSmoothingCrossentropy,
     build_final_network,

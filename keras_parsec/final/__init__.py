@@ -2,6 +2,7 @@
 
 layers      `Cell`: one cell of a genotype as a Keras layer
 operations  the candidate operations as Keras layers (`SepConv`, `DilConv`...), their registry
+drop_path   `DropPath` (stochastic depth) and `DropPathSchedule`, DARTS' linear ramp of its rate
 networks    `CellNetwork`: DARTS' CIFAR and ImageNet networks of a genotype
 recipes     `Recipe` and the final-training pieces (CIFAR10_RECIPE, IMAGENET_RECIPE)
 train       `train_final_network`: build, compile and fit a genotype with a recipe in one call
@@ -13,6 +14,28 @@ latency     inference latency, end to end and per choice (a measured `CostTable`
 Nothing here imports `keras_parsec.search`: a found cell needs no search code.
 """
 
-from keras_parsec.final import costs, counting, ensemble, latency, layers, networks, operations, recipes, train
+from keras_parsec.final import (
+    costs,
+    counting,
+    drop_path,
+    ensemble,
+    latency,
+    layers,
+    networks,
+    operations,
+    recipes,
+    train,
+)
 
-__all__ = ["costs", "counting", "ensemble", "latency", "layers", "networks", "operations", "recipes", "train"]
+__all__ = [
+    "costs",
+    "counting",
+    "drop_path",
+    "ensemble",
+    "latency",
+    "layers",
+    "networks",
+    "operations",
+    "recipes",
+    "train",
+]

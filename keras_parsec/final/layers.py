@@ -16,7 +16,7 @@ h = Cell(DARTS_V2, "reduce", filters=32)([h, h])      # 128 channels, 16x16
 ```
 
 The operation layers themselves (`SepConv`, `DilConv`, `FactorizedReduce`,
-`ReLUConvBN`, `DropPath`) live in `final/operations.py` and are importable from here.
+`ReLUConvBN`) live in `final/operations.py`, `DropPath` in `final/drop_path.py`; all importable from here.
 """
 
 import collections.abc
@@ -25,11 +25,11 @@ import keras
 from keras import ops
 
 from keras_parsec.errors import invalid_argument
+from keras_parsec.final.drop_path import DropPath, check_rate  # noqa: F401  (DropPath public here since 0.1.0)
 from keras_parsec.final.operations import (  # noqa: F401  (public here since 0.1.0)
     BATCH_NORM_MOMENTUM,
     OPERATION_LAYERS,
     DilConv,
-    DropPath,
     FactorizedReduce,
     ReLUConvBN,
     SepConv,
@@ -37,7 +37,6 @@ from keras_parsec.final.operations import (  # noqa: F401  (public here since 0.
     _check_4d,
     _check_bool,
     _check_filters,
-    _check_rate,
     _strided_shape,
     operation_layer,
 )
@@ -113,7 +112,7 @@ class Cell(keras.layers.Layer):
             raise invalid_argument("cell_type", f"one of {CELL_TYPES}", cell_type, 'pass "normal" or "reduce"')
         filters = _check_filters(filters, minimum=2)
         reduction_prev = _check_bool("reduction_prev", reduction_prev)
-        drop_path_rate = _check_rate("drop_path_rate", drop_path_rate)
+        drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         super().__init__(**kwargs)
         self.genotype = genotype
         self.cell_type = cell_type

@@ -12,7 +12,6 @@ padding, `FactorizedReduce`, the subsampled dilated convolution) maps a side of
 
 import collections.abc
 import functools
-import numbers
 
 import keras
 from keras import ops
@@ -45,14 +44,6 @@ def _check_strides(value):
     if not is_int(value) or value not in _STRIDES:
         raise invalid_argument("strides", "1 or 2", value, "pass strides=1 (normal cell) or strides=2 (reduce cell)")
     return int(value)
-
-
-def _check_rate(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise invalid_type(name, "a float in [0, 1)", value, f"pass a float, e.g. {name}=0.2")
-    if not 0.0 <= float(value) < 1.0:
-        raise invalid_argument(name, "a float in [0, 1)", value, f"pass 0 <= {name} < 1, e.g. {name}=0.2")
-    return float(value)
 
 
 def _check_bool(name, value):
@@ -348,62 +339,6 @@ class DilConv(keras.layers.Layer):
             "dilation_rate": self.dilation_rate,
         }
         return {**super().get_config(), **config}
-
-
-@keras.saving.register_keras_serializable(package="keras_parsec")
-class DropPath(keras.layers.Layer):
-    """Drops the whole input of some examples during training (stochastic depth).
-
-    Each example is kept with probability `1 - rate` and then scaled by
-    `1 / (1 - rate)`, so the expectation is unchanged; DARTS' `drop_path`.
-
-    Args:
-        rate: drop probability in [0, 1).
-        seed: optional int seed of the masks.
-        **kwargs: base layer arguments.
-
-    Call arguments:
-        inputs: tensor whose first axis is the batch.
-        training: masks are drawn only when True; identity otherwise.
-
-    Returns:
-        Tensor of the input's shape.
-
-    Example:
-
-    ```python
-    DropPath(0.2)(keras.ops.ones((4, 8, 8, 16)), training=True)
-    ```
-    """
-
-    def __init__(self, rate: float, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _check_rate("rate", rate)
-        if seed is not None and not is_int(seed):
-            raise invalid_type("seed", "an int or None", seed, "pass e.g. seed=0")
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        # The rate in use, a variable so that a schedule (DARTS' linear ramp) reaches compiled steps.
-        self.current_rate = keras.Variable(self.rate, trainable=False, name="current_rate")
-        self.built = True
-
-    def set_rate(self, rate: float):
-        """Changes the rate in use (e.g. per epoch) without retracing; `rate` stays the configured one."""
-        self.current_rate.assign(_check_rate("rate", rate))
-
-    def call(self, inputs, training=None):
-        if not training or self.rate == 0.0:
-            return inputs
-        noise_shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
-        keep = 1.0 - ops.cast(self.current_rate, inputs.dtype)
-        noise = keras.random.uniform(noise_shape, dtype=inputs.dtype, seed=self.seed_generator)
-        return inputs * ops.cast(noise < keep, inputs.dtype) / keep
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 # ------------------------------------------------------------------ operations

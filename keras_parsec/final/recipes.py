@@ -28,9 +28,8 @@ import dataclasses
 
 import keras
 
-from keras_parsec import _upstream
 from keras_parsec.errors import invalid_argument, invalid_type
-from keras_parsec.final.layers import DropPath
+from keras_parsec.final.drop_path import DropPathSchedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,32 +166,6 @@ class SparseLabelSmoothingCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
-
-
-class DropPathSchedule(keras.callbacks.Callback):
-    """Sets every `DropPath` of the model to `rate * epoch / epochs` at each epoch start (DARTS).
-
-    Build the network with `drop_path_rate=rate` so that the layers exist.
-
-    Args:
-        rate: the rate reached at the last epoch.
-        epochs: total epochs of the training.
-    """
-
-    def __init__(self, rate, epochs):
-        super().__init__()
-        self.rate = float(rate)
-        self.epochs = int(epochs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        rate = self.rate * epoch / self.epochs
-        for layer in drop_path_layers(self.model):
-            layer.set_rate(rate)
-
-
-def drop_path_layers(model):
-    """Every `DropPath` layer inside `model`."""
-    return [layer for layer in _upstream.sublayers(model) if isinstance(layer, DropPath)]
 
 
 def _check_recipe(recipe):

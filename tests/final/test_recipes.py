@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import keras_parsec as kp
 from keras_parsec.errors import InvalidArgumentError, InvalidTypeError
+from keras_parsec.final import drop_path
 from keras_parsec.final import recipes as training
 from keras_parsec.final.layers import DropPath
 
@@ -142,7 +143,7 @@ def small_model(drop_path_rate=0.4):
 def test_drop_path_ramps_linearly_over_the_epochs():
     model = small_model()
     kp.compile_final_network(model, TINY, steps_per_epoch=2)
-    (layer,) = training.drop_path_layers(model)
+    (layer,) = drop_path.drop_path_layers(model)
     seen = []
     probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(float(layer.current_rate)))
     x, y = data()
@@ -166,7 +167,7 @@ def test_final_network_drop_path_and_auxiliary_head_only_in_training():
 def test_final_network_has_one_drop_path_per_cell_and_compiles_with_the_recipe():
     recipe = dataclasses.replace(TINY, label_smoothing=0.1)
     model = kp.build_final_network(kp.DARTS_V1, recipe, num_classes=3)
-    assert len(training.drop_path_layers(model)) == recipe.num_cells
+    assert len(drop_path.drop_path_layers(model)) == recipe.num_cells
     optimizer = kp.compile_final_network(model, recipe, steps_per_epoch=2)
     assert isinstance(model.loss, kp.SparseLabelSmoothingCrossentropy) and model.loss.label_smoothing == 0.1
     assert optimizer.l2 == recipe.weight_decay and optimizer.global_clipnorm == 5.0
