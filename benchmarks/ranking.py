@@ -75,7 +75,7 @@ def one_seed(seed, data, test, directory):
     started = time.perf_counter()
     scores = tuner.score_genotypes(candidates, *data[1], batch_size=FLAGS.batch_size)
     score_s = time.perf_counter() - started
-    recipe = digits.small_recipe(FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, 8)
+    recipe = digits.small_recipe(FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, test[0].shape[1])
     held_out = [
         float(np.mean([digits.from_scratch(g, data, test, 1000 + i, recipe) for i in range(FLAGS.inits)]))
         for g in candidates
