@@ -529,13 +529,13 @@ def test_to_genotype_takes_a_genotype_or_its_dict_and_names_the_argument_otherwi
 
 
 def test_the_final_layers_and_the_hypermodel_read_the_space_s_to_genotype_and_cell_inputs():
-    from keras_parsec import visualize
+    from keras_parsec import cell_drawing
     from keras_parsec.final import layers
     from keras_parsec.search import weights
     from keras_parsec.tuning import hypermodel
 
     assert layers.to_genotype is hypermodel.to_genotype is to_genotype
-    for module in (layers, hypermodel, visualize, weights):
+    for module in (layers, hypermodel, cell_drawing, weights):
         assert module.NUM_CELL_INPUTS is NUM_CELL_INPUTS == 2
     assert SearchSpace(num_nodes=3).concat == tuple(range(NUM_CELL_INPUTS, 3 + NUM_CELL_INPUTS))
 
