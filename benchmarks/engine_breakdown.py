@@ -18,6 +18,7 @@ against the same chain compiled as one graph, forward and forward+backward.
 
     python benchmarks/engine_breakdown.py                  # paper's search network, batch 64, K=4
     python benchmarks/engine_breakdown.py --num_cells=2 --rounds=2   # quick
+    python benchmarks/engine_breakdown.py --engine=compiled --operations=false   # engine v2's passes
 """
 
 import os
@@ -32,6 +33,9 @@ import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn.")
 flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
+flags.DEFINE_enum(
+    "engine", "eager", ["eager", "compiled"], "The engine whose passes are timed: EagerSuperNet or SuperNet (v2)."
+)
 FLAGS = flags.FLAGS
 
 
@@ -68,6 +72,47 @@ def pass_cases(net, x, y, pool):
         "graph forward": lambda: [f() for f in forwards],
         "eager forward (search batch)": eager_forward,
         "train pass (forward + backward)": train_pass,
+        "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),
+    }
+
+
+def compiled_pass_cases(eager, x, y, pool):
+    """`pass_cases` for engine v2 (`SuperNet`): its compiled passes, on the same weights and architectures."""
+    import keras
+    import tensorflow as tf
+
+    from keras_parsec.search import SuperNet
+
+    net = SuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=len(pool), seed=0)
+    net.build(x.shape)
+    net.compile()
+    net.shared.copy_from_supernet(eager)
+    net.skip_zero_weights = False
+    net.sample_choices = lambda: pool
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(eager.trainable_variables)
+    fixed = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in pool]
+
+    def graph_forward(architecture):
+        return tf.function(lambda: eager.architecture_logits(x, architecture), autograph=False)
+
+    forwards = [graph_forward(a) for a in pool]
+    architectures = [tf.constant(a, tf.int32) for a in pool]
+    weight = tf.constant(0.25)
+
+    def forwards_compiled():
+        return tf.stack([net._log_likelihood(x, y, a) for a in architectures]).numpy()
+
+    def train_passes():
+        net._zero()
+        totals = [net._accumulate(x, y, a, weight) for a in architectures]
+        return tf.stack(totals).numpy()
+
+    return {
+        "fixed (one graph per architecture)": lambda: [f() for f in fixed],
+        "graph forward": lambda: [f() for f in forwards],
+        "compiled forward (search batch)": forwards_compiled,
+        "compiled train pass (forward + backward, accumulated)": train_passes,
         "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),
     }
 
@@ -139,9 +184,11 @@ def main(argv):
     net.sample_choices = lambda: pool
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
-        f"batch {FLAGS.batch_size}, K={k}, recompute={FLAGS.recompute}; {FLAGS.rounds} rounds in one process."
+        f"batch {FLAGS.batch_size}, K={k}, engine {FLAGS.engine}, recompute={FLAGS.recompute}; "
+        f"{FLAGS.rounds} rounds in one process; load average {os.getloadavg()[0]:.2f}."
     )
-    seconds, _ = measure.interleaved(pass_cases(net, x, y, pool), FLAGS.rounds)
+    cases = compiled_pass_cases(net, x, y, pool) if FLAGS.engine == "compiled" else pass_cases(net, x, y, pool)
+    seconds, _ = measure.interleaved(cases, FLAGS.rounds)
     reference = next(iter(seconds))
     print("| pass | s per architecture | / fixed |")
     print("| --- | --- | --- |")

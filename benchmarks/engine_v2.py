@@ -34,6 +34,12 @@ flags.DEFINE_bool(
     "Engine v2 both ways: branches that call shared operation functions and branches that hold them "
     "(Executor(operation_calls=True/False)) instead of the device's default.",
 )
+flags.DEFINE_bool(
+    "compare_lowered",
+    False,
+    "Also engine v2 with its switches lowered to Switch/Merge nodes (Executor(lowered=True)); "
+    "with --compare_branches both calling and holding the operations.",
+)
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
 )
@@ -85,6 +91,11 @@ def main(argv):
         engines["compiled_held"] = engine_v2(operation_calls=False)
     else:
         engines["compiled"] = engine_v2()
+    if FLAGS.compare_lowered and FLAGS.compare_branches:
+        engines["lowered_calls"] = engine_v2(operation_calls=True, lowered=True)
+        engines["lowered_held"] = engine_v2(operation_calls=False, lowered=True)
+    elif FLAGS.compare_lowered:
+        engines["lowered"] = engine_v2(lowered=True)
     if FLAGS.static_width:
         engines["compiled_static"] = engine_v2(open_width=False)
     chosen = pool[:k]

@@ -16,8 +16,10 @@ the backward pass keeps only each slot's input, as the eager engine's
 `recompute=True` does. Each cell is one call of a function shared by every
 cell of its kind, at any width. Weights an architecture does not use get
 exact zeros. Whether a branch holds its operation or calls a function shared
-by every slot is `Executor(operation_calls=...)`: the first is 2.6x faster
-where the host bounds the step, the second on this CPU at the paper's size.
+by every slot is `Executor(operation_calls=...)`: the first where the host
+bounds the step (a GPU), the second on a CPU; whether the switches stay
+functional Case ops or are lowered to Switch/Merge is `lowered`
+(BENCHMARKS.md, "Engine v2").
 """
 
 import collections
@@ -40,7 +42,7 @@ from keras_parsec.space import NUM_CELL_INPUTS
 _FUNCTIONS = {}
 
 # How passes are compiled (see `Executor`).
-Options = collections.namedtuple("Options", "open_width operation_calls")
+Options = collections.namedtuple("Options", "open_width operation_calls lowered")
 
 
 def _channels(x):
@@ -104,19 +106,27 @@ def _gradient(operation, stride):
     return gradient
 
 
-def switch_case(index, branches):
-    """`branches[index]()` for a scalar int32 tensor `index`, as a functional Case op that is never lowered."""
+def switch_case(index, branches, lowered=False):
+    """`branches[index]()` for a scalar int32 tensor `index`.
+
+    Args:
+        index: scalar int32 tensor.
+        branches: no-argument callables.
+        lowered: lower the Case op to Switch/Merge nodes of the enclosing
+            graph instead of keeping it a functional Case op, whose branches
+            run as functions of their own.
+    """
     if len(branches) == 1:
         return branches[0]()
-    return cond_v2.indexed_case(index, branches, lower_using_switch_merge=False)
+    return cond_v2.indexed_case(index, branches, lower_using_switch_merge=lowered)
 
 
-def _switch(index, tensors):
+def _switch(index, tensors, lowered):
     """`tensors[index]` for a scalar int32 tensor `index`, through identity branches."""
-    return switch_case(index, [lambda t=t: tf.identity(t) for t in tensors])
+    return switch_case(index, [lambda t=t: tf.identity(t) for t in tensors], lowered)
 
 
-def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
+def _slot(states, edges, source, op_index, reduction, operations, dtype, options):
     """One slot's output: `states[source]` through `operations[op_index]` with its edge's weights.
 
     Args:
@@ -128,15 +138,17 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
         reduction: whether the cell is a reduce cell.
         operations: the space's operation names.
         dtype: compute dtype.
-        calls: branches call shared per-operation functions instead of holding the operations.
+        options: the executor's `Options` (whether branches call shared
+            per-operation functions, whether switches are lowered).
     """
+    calls, lowered = options.operation_calls, options.lowered
     channels = _channels(states[1])
     groups = [(0, len(states), 1)]  # (first source, stop, stride): inputs read at one stride
     if reduction:
         groups = [(0, NUM_CELL_INPUTS, 2)]
         if len(states) > NUM_CELL_INPUTS:
             groups.append((NUM_CELL_INPUTS, len(states), 1))
-    inputs = [_switch(tf.clip_by_value(source - lo, 0, hi - lo - 1), states[lo:hi]) for lo, hi, _ in groups]
+    inputs = [_switch(tf.clip_by_value(source - lo, 0, hi - lo - 1), states[lo:hi], lowered) for lo, hi, _ in groups]
     branch = op_index
     if len(groups) == 2:
         branch += len(operations) * tf.cast(source >= NUM_CELL_INPUTS, tf.int32)
@@ -154,7 +166,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
             return lambda: function(xs[g], row(o, op, stride))
 
         branches = [forward_branch(*case) for case in cases]
-        y = switch_case(branch, branches)
+        y = switch_case(branch, branches, lowered)
 
         def gradient(dy):
             def backward_branch(g, o, op, stride):
@@ -172,14 +184,14 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, calls):
                 return run_branch
 
             backward = [backward_branch(*case) for case in cases]
-            return switch_case(branch, backward)
+            return switch_case(branch, backward, lowered)
 
         return y, gradient
 
     return run(*inputs, *edges)
 
 
-def _cell_body(space, reduction, dtype, calls):
+def _cell_body(space, reduction, dtype, options):
     """`(p0, p1, choices, edge matrices) -> cell output` for cells of one kind, at any width."""
     operations = space.operations
 
@@ -192,7 +204,7 @@ def _cell_body(space, reduction, dtype, calls):
             total = None
             for slot in range(2):
                 y = _slot(
-                    states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype, calls
+                    states, edges, sources[node, slot], op_indices[node, slot], reduction, operations, dtype, options
                 )
                 total = y if total is None else total + y
             states.append(total)
@@ -211,10 +223,10 @@ def _cell_function(space, cell, dtype, options):
     """
     edge_keys = sorted(cell["edges"])
     channels = None if options.open_width else cell["channels"]
-    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls)
+    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls, options.lowered)
     function = _FUNCTIONS.get(key)
     if function is None:
-        body = _cell_body(space, cell["reduction"], dtype, options.operation_calls)
+        body = _cell_body(space, cell["reduction"], dtype, options)
 
         def run(p0, p1, choices, values):
             return body(p0, p1, choices, dict(zip(edge_keys, values)))
@@ -270,22 +282,25 @@ class Executor:
             builds) rather than one per kind and width.
         operation_calls: switch branches call one shared function per
             operation instead of holding the operation. None (default): only
-            where no GPU is visible. Held in the branch, a step costs 1.2x a
-            fixed architecture's at the host floor against 3.2x with calls;
-            on this CPU at the paper's size the calls are faster (2.7x against
-            1.5-1.8x), TensorFlow optimising called functions more fully
-            than switch branches (BENCHMARKS.md, "Engine v2").
+            where no GPU is visible. Held in the branch, a step makes fewer
+            calls (what bounds it on a GPU); on a CPU the operations held in
+            a functional Case branch run without TensorFlow's oneDNN rewrite,
+            several times slower, while called functions get it.
+        lowered: lower the switches to Switch/Merge nodes of the cell's graph
+            (False: functional Case ops). Each operation then runs at about
+            its speed in one graph, but the build takes longer and a whole
+            step gains little on this CPU (BENCHMARKS.md, "Engine v2").
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
-    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None):
+    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
         if operation_calls is None:
             operation_calls = not tf.config.list_physical_devices("GPU")
-        self.options = Options(bool(open_width), bool(operation_calls))
+        self.options = Options(bool(open_width), bool(operation_calls), bool(lowered))
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)

@@ -153,3 +153,19 @@ def test_branches_that_call_shared_functions_compute_what_branches_holding_the_o
         for a, b in zip(calling.gradients(x, y, choices)[2], held.gradients(x, y, choices)[2]):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
     assert calling.options.operation_calls and not held.options.operation_calls
+
+
+def test_switches_lowered_to_switch_merge_compute_what_functional_case_ops_do():
+    search_space = space()
+    _, weights, functional = twins(search_space)
+    lowered = Executor(weights, operation_calls=True, lowered=True)
+    functional = Executor(weights, operation_calls=True)
+    x, y = batch()
+    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=7).numpy():
+        np.testing.assert_allclose(
+            lowered.logits(x, choices).numpy(), functional.logits(x, choices).numpy(), rtol=1e-4, atol=1e-5
+        )
+        for a, b in zip(lowered.gradients(x, y, choices)[2], functional.gradients(x, y, choices)[2]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert lowered.options.lowered and not functional.options.lowered
+    assert lowered.traces["logits"] == 1  # one trace for both architectures, lowered or not
