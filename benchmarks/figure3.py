@@ -52,19 +52,6 @@ FLAGS = flags.FLAGS
 PARAMETER_FREE = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "none")
 
 
-def mode_log_prob_callback():
-    """A callback that adds log p(mode | pi) to each epoch's logs (the oracle keeps them in the history)."""
-    import keras
-
-    class ModeLogProb(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is not None:
-                distribution = self.model.distribution
-                logs["mode_log_prob"] = float(distribution.log_prob(distribution.mode())[0])
-
-    return ModeLogProb()
-
-
 def variant_arguments(variant):
     """`ParsecTuner` arguments of a `--variants` name."""
     variants = {
@@ -98,8 +85,7 @@ def search(variant, k, data, space, directory):
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
         verbose=0,
-        callbacks=[mode_log_prob_callback()],
-    )
+    )  # the search logs entropy, mode_log_prob and the ESS itself (keras_parsec.search.diagnostics)
     runs = sorted(tuner.oracle.runs.items())
     return [(tuner.oracle.trials[t].hyperparameters.values["seed"], run) for t, run in runs]
 

@@ -109,6 +109,14 @@ def _check_series(name, series):
         raise invalid_argument(name, "a list of numbers, one per epoch", series, fix) from e
 
 
+# (history key, title, y label) of `plot_search`'s panels; the first is always drawn.
+_SEARCH_PANELS = (
+    ("entropy", r"entropy of $p(\alpha \mid \pi)$", "entropy (nats)"),
+    ("mode_log_prob", r"$\log p(\mathrm{mode} \mid \pi)$", "log-probability (nats)"),
+    ("val_accuracy", "validation accuracy of the mode", "accuracy"),
+)
+
+
 def _check_histories(histories, labels):
     fix = 'pass History.history or a list of them, each with the key "entropy"'
     if isinstance(histories, collections.abc.Mapping):
@@ -125,10 +133,8 @@ def _check_histories(histories, labels):
             raise invalid_argument(
                 f"histories[{i}]", 'a history with the key "entropy"', sorted(history), "pass a PARSEC search history"
             )
-        series = {"entropy": _check_series(f"histories[{i}]['entropy']", history["entropy"])}
-        if "val_accuracy" in history:
-            series["val_accuracy"] = _check_series(f"histories[{i}]['val_accuracy']", history["val_accuracy"])
-        checked.append(series)
+        keys = [key for key, _, _ in _SEARCH_PANELS if key in history]
+        checked.append({key: _check_series(f"histories[{i}][{key!r}]", history[key]) for key in keys})
     if labels is None:
         labels = [None] if len(checked) == 1 else [f"run {i}" for i in range(len(checked))]
     elif isinstance(labels, str):
@@ -143,13 +149,15 @@ def _check_histories(histories, labels):
 def plot_search(histories, path, labels=None) -> str:
     """Draws the search curves of PARSEC Figure 3, one line per history.
 
-    Left: the entropy of p(alpha | pi) per epoch. Right: the validation
-    accuracy of the mode architecture per epoch, drawn only for histories
-    that have `"val_accuracy"` (the panel is left out when none has).
+    Panels, per epoch: the entropy of p(alpha | pi); log p(mode | pi) (the
+    search's `mode_log_prob` log); the validation accuracy of the mode. The
+    last two are drawn only when some history has them. A learning search is
+    read against a null run (K=1) drawn beside it: both entropies fall.
 
     Args:
         histories: one dict like `keras.callbacks.History.history`, with the
-            key `"entropy"` and optionally `"val_accuracy"`, or a list of them.
+            key `"entropy"` and optionally `"mode_log_prob"` and
+            `"val_accuracy"`, or a list of them.
         path: image file to write (PNG, SVG, PDF...); its folder is created.
         labels: optional names of the histories (e.g. seeds), one per history.
 
@@ -169,21 +177,15 @@ def plot_search(histories, path, labels=None) -> str:
     """
     histories, labels = _check_histories(histories, labels)
     path = _check_path(path)
-    with_accuracy = any("val_accuracy" in history for history in histories)
-    figure, axes = _figure((11, 4) if with_accuracy else (5.5, 4), 2 if with_accuracy else 1)
-    entropy_axes = axes[0]
-    accuracy_axes = axes[1] if with_accuracy else None
+    panels = [p for i, p in enumerate(_SEARCH_PANELS) if i == 0 or any(p[0] in h for h in histories)]
+    figure, axes = _figure((5.5 * len(panels), 4), len(panels))
     for i, (history, label) in enumerate(zip(histories, labels, strict=True)):
         style = {"color": f"C{i % 10}", "marker": "o", "markersize": 3, "label": label}
-        entropy = history["entropy"]
-        entropy_axes.plot(range(1, len(entropy) + 1), entropy, **style)
-        if "val_accuracy" in history:
-            accuracy = history["val_accuracy"]
-            accuracy_axes.plot(range(1, len(accuracy) + 1), accuracy, **style)
-    entropy_axes.set(title=r"entropy of $p(\alpha \mid \pi)$", xlabel="epoch", ylabel="entropy (nats)")
-    if accuracy_axes is not None:
-        accuracy_axes.set(title="validation accuracy of the mode", xlabel="epoch", ylabel="accuracy")
-    for ax in axes:
+        for ax, (key, _, _) in zip(axes, panels):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], **style)
+    for ax, (_, title, ylabel) in zip(axes, panels):
+        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if any(label is not None for label in labels):

@@ -58,6 +58,17 @@ def test_plot_search_draws_several_runs_and_runs_without_validation(tmp_path):
     _assert_image(single, min_width=300)
 
 
+def test_plot_search_adds_a_panel_for_log_p_of_the_mode(tmp_path):
+    import matplotlib.image
+
+    histories = [{"entropy": [3.0, 2.5], "mode_log_prob": [-9.0, -7.5], "val_accuracy": [0.2, 0.4]}]
+    three = matplotlib.image.imread(kp.plot_search(histories, str(tmp_path / "three.png")))
+    two = matplotlib.image.imread(
+        kp.plot_search([{"entropy": [3.0, 2.5], "val_accuracy": [0.2, 0.4]}], str(tmp_path / "two.png"))
+    )
+    assert three.shape[1] > 1.4 * two.shape[1]  # one panel more, side by side
+
+
 @pytest.mark.parametrize(
     "histories, labels, error, match",
     [
