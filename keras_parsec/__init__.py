@@ -1,7 +1,7 @@
 """keras-parsec: Probabilistic neural ARchitecture SEarCh (PARSEC) for Keras.
 
 The package in four parts (the top level holds what all of them share:
-space, genotype, distribution, errors, files, visualize and cell_drawing, cli):
+space, genotype, distribution and categorical, errors, files, visualize and cell_drawing, cli):
     search/    the engine: shared weights, compiled passes, Algorithm 1 (`SuperNet`)
     final/     found cells as Keras layers and networks, the final-training recipes
     tuning/    Keras Tuner: `ParsecTuner`, `ParsecOracle`, resumable state, halving, the chief

@@ -38,6 +38,7 @@ def test_the_top_level_modules_are_the_ones_the_layout_names():
         "__init__",
         "_moved",
         "_upstream",
+        "categorical",
         "cell_drawing",
         "cli",
         "distribution",

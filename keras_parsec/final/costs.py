@@ -23,7 +23,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec.distribution import ArchitectureDistribution, check_choice_range, valid_choice_mask
+from keras_parsec.categorical import check_choice_range, valid_choice_mask
+from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.errors import invalid_argument, invalid_type
 from keras_parsec.files import atomic_write, read_text
 from keras_parsec.final import counting

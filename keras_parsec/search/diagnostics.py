@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_parsec import distribution as dist_lib
+from keras_parsec import categorical
 from keras_parsec.space import CELL_TYPES
 
 
@@ -33,7 +33,7 @@ def effective_sample_size(weights):
 
 def cell_entropies(logits, mask):
     """Entropy in nats of the normal and of the reduce cell's choices: dict name -> float."""
-    p = dist_lib.probabilities(logits, mask)
+    p = categorical.probabilities(logits, mask)
     log_p = tf.math.log(tf.where(mask, p, tf.ones_like(p)))
     per_cell = -tf.reduce_sum(p * log_p, axis=[1, 2, 3]).numpy()
     return {f"entropy_{name}": float(value) for name, value in zip(CELL_TYPES, per_cell)}
