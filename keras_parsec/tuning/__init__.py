@@ -1,6 +1,7 @@
 """Keras Tuner integration: PARSEC runs as trials, over the search engine and the final networks.
 
 tuner       `ParsecTuner`: one PARSEC run per trial, resumed where it stopped
+runs        one trial's run: its supernet, batches, checkpoint and record
 results     what a finished search hands back: genotypes, distributions, trained networks, summaries
 ensembles   the genotypes of an ensemble from a learnt distribution (the most probable, or samples), their weights
 oracle      `ParsecOracle`: pi, mode and entropy per trial; successive halving
@@ -24,6 +25,7 @@ from keras_parsec.tuning import (
     ranking,
     results,
     resuming,
+    runs,
     tuner,
 )
 
@@ -38,5 +40,6 @@ __all__ = [
     "ranking",
     "results",
     "resuming",
+    "runs",
     "tuner",
 ]

@@ -1,7 +1,7 @@
 """What a finished search hands back: genotypes, distributions, networks (trained or not), ensembles, summaries, scores.
 
-`TunerResults` is the half of `ParsecTuner` that reads a search's results;
-the other half (`tuner.py`) runs the search.
+`TunerResults` is the part of `ParsecTuner` that reads a search's results;
+`runs.py` runs each trial and `tuner.py` the search around them.
 """
 
 import dataclasses

@@ -82,7 +82,7 @@ class Killer(keras.callbacks.Callback):
 
 def child_main(directory, result_path):
     """A search of `CHILD_TRIALS` runs of `CHILD_EPOCHS` epochs in `directory`, killed where $PARSEC_TEST_KILL says."""
-    from keras_parsec.tuning import tuner as tuner_lib
+    from keras_parsec.tuning.checkpoint import SearchCheckpoint
 
     killer = Killer(os.environ.get(KILL, ""), os.path.join(directory, "events.jsonl"))
 
@@ -98,14 +98,14 @@ def child_main(directory, result_path):
         replace(source, destination)
 
     os.replace = replace_or_die
-    save_checkpoint = tuner_lib.SearchCheckpoint.on_epoch_end
+    save_checkpoint = SearchCheckpoint.on_epoch_end
 
     def save_then_die(self, epoch, logs=None):
         save_checkpoint(self, epoch, logs)
         if killer.kind == "checkpoint" and killer.at(killer.trial, epoch):
             killer.die()
 
-    tuner_lib.SearchCheckpoint.on_epoch_end = save_then_die
+    SearchCheckpoint.on_epoch_end = save_then_die
     tuner = KillingTuner(
         CHILD_SPACE, num_samples=2, max_trials=CHILD_TRIALS, seed=3, directory=directory, project_name="p"
     )
