@@ -528,14 +528,14 @@ def test_to_genotype_takes_a_genotype_or_its_dict_and_names_the_argument_otherwi
         to_genotype("DARTS_V2", name="cell_genotype")
 
 
-def test_the_final_layers_and_the_hypermodel_read_the_space_s_to_genotype_and_cell_inputs():
+def test_the_final_layers_and_the_hypermodel_s_choices_read_the_space_s_to_genotype_and_cell_inputs():
     from keras_parsec import cell_drawing
     from keras_parsec.final import layers
     from keras_parsec.search import weights
-    from keras_parsec.tuning import hypermodel
+    from keras_parsec.tuning import hyperparameters
 
-    assert layers.to_genotype is hypermodel.to_genotype is to_genotype
-    for module in (layers, hypermodel, cell_drawing, weights):
+    assert layers.to_genotype is hyperparameters.to_genotype is to_genotype
+    for module in (layers, hyperparameters, cell_drawing, weights):
         assert module.NUM_CELL_INPUTS is NUM_CELL_INPUTS == 2
     assert SearchSpace(num_nodes=3).concat == tuple(range(NUM_CELL_INPUTS, 3 + NUM_CELL_INPUTS))
 

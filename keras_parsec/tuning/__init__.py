@@ -9,6 +9,7 @@ checkpoint  the resumable search state of a trial
 callbacks   per trial: reports to the oracle, a TensorBoard folder with HParams and pi, a time estimate
 halving     the successive-halving rule
 hypermodel  `CellHyperModel`: the same space for Keras Tuner's own tuners
+hyperparameters  the space as one `hp.Choice` per input slot, and the genotype of their values
 resuming    the checks that refuse to resume a project saved with other settings
 ranking     genotypes scored on a trained supernet's shared weights
 chief       Keras Tuner's distributed chief, and which multi-worker process writes
@@ -21,6 +22,7 @@ from keras_parsec.tuning import (
     ensembles,
     halving,
     hypermodel,
+    hyperparameters,
     oracle,
     ranking,
     results,
@@ -36,6 +38,7 @@ __all__ = [
     "ensembles",
     "halving",
     "hypermodel",
+    "hyperparameters",
     "oracle",
     "ranking",
     "results",

@@ -239,13 +239,13 @@ class TunerResults:
 
     def get_best_hyperparameters(self, num_trials=1):
         """`HyperParameters` that `CellHyperModel.build` turns into the best genotypes."""
-        from keras_parsec.tuning import hypermodel
+        from keras_parsec.tuning import hyperparameters
 
         result = []
         for genotype in self.get_best_genotypes(num_trials):
             hp = keras_tuner.HyperParameters()
-            hypermodel.declare_hyperparameters(hp, self.search_space)
-            hp.values.update(hypermodel.genotype_to_values(genotype))
+            hyperparameters.declare_hyperparameters(hp, self.search_space)
+            hp.values.update(hyperparameters.genotype_to_values(genotype))
             result.append(hp)
         return result
 
