@@ -39,12 +39,10 @@ flags.DEFINE_enum(
 FLAGS = flags.FLAGS
 
 
-def pass_cases(net, x, y, pool):
-    """The passes of a search step and their one-graph counterparts, each over the K architectures."""
+def one_graph_cases(net, x, y, pool):
+    """The references: each architecture's training step, and its forward, compiled as one graph."""
     import keras
     import tensorflow as tf
-
-    from keras_parsec.search import ops
 
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(net.trainable_variables)
@@ -54,6 +52,19 @@ def pass_cases(net, x, y, pool):
         return tf.function(lambda: net.architecture_logits(x, architecture), autograph=False)
 
     forwards = [graph_forward(a) for a in pool]
+    return {
+        "fixed (one graph per architecture)": lambda: [f() for f in fixed],
+        "graph forward": lambda: [f() for f in forwards],
+    }
+
+
+def pass_cases(net, x, y, pool):
+    """The passes of a search step and their one-graph counterparts, each over the K architectures."""
+    import tensorflow as tf
+
+    from keras_parsec.search import ops
+
+    references = one_graph_cases(net, x, y, pool)
 
     def eager_forward():
         prefix = net.shared_prefix(x)
@@ -67,9 +78,7 @@ def pass_cases(net, x, y, pool):
                 loss = tf.reduce_mean(ops.cross_entropy(y, net.architecture_logits(x, a)))
             tape.gradient(loss, variables)
 
-    return {
-        "fixed (one graph per architecture)": lambda: [f() for f in fixed],
-        "graph forward": lambda: [f() for f in forwards],
+    return references | {
         "eager forward (search batch)": eager_forward,
         "train pass (forward + backward)": train_pass,
         "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),
@@ -78,7 +87,6 @@ def pass_cases(net, x, y, pool):
 
 def compiled_pass_cases(eager, x, y, pool):
     """`pass_cases` for engine v2 (`SuperNet`): its compiled passes, on the same weights and architectures."""
-    import keras
     import tensorflow as tf
 
     from keras_parsec.search import SuperNet
@@ -89,14 +97,7 @@ def compiled_pass_cases(eager, x, y, pool):
     net.shared.copy_from_supernet(eager)
     net.skip_zero_weights = False
     net.sample_choices = lambda: pool
-    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    optimizer.build(eager.trainable_variables)
-    fixed = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in pool]
-
-    def graph_forward(architecture):
-        return tf.function(lambda: eager.architecture_logits(x, architecture), autograph=False)
-
-    forwards = [graph_forward(a) for a in pool]
+    references = one_graph_cases(eager, x, y, pool)
     architectures = [tf.constant(a, tf.int32) for a in pool]
     weight = tf.constant(0.25)
 
@@ -108,9 +109,7 @@ def compiled_pass_cases(eager, x, y, pool):
         totals = [net._accumulate(x, y, a, weight) for a in architectures]
         return tf.stack(totals).numpy()
 
-    return {
-        "fixed (one graph per architecture)": lambda: [f() for f in fixed],
-        "graph forward": lambda: [f() for f in forwards],
+    return references | {
         "compiled forward (search batch)": forwards_compiled,
         "compiled train pass (forward + backward, accumulated)": train_passes,
         "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),

@@ -140,18 +140,21 @@ def test_the_private_case_builder_the_executor_relies_on_still_exists():
     assert "lower_using_switch_merge" in cond_v2.indexed_case.__code__.co_varnames
 
 
+def assert_same_passes(first, second, search_space, seed):
+    """Two executors give the same logits and gradients on two sampled architectures."""
+    x, y = batch()
+    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=seed).numpy():
+        np.testing.assert_allclose(first.logits(x, choices).numpy(), second.logits(x, choices).numpy(), 1e-4, 1e-5)
+        for a, b in zip(first.gradients(x, y, choices)[2], second.gradients(x, y, choices)[2]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_branches_that_call_shared_functions_compute_what_branches_holding_the_operations_do():
     search_space = space()
     net, weights, held = twins(search_space)
     calling = Executor(weights, operation_calls=True)
     held = Executor(weights, operation_calls=False)
-    x, y = batch()
-    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=5).numpy():
-        np.testing.assert_allclose(
-            calling.logits(x, choices).numpy(), held.logits(x, choices).numpy(), rtol=1e-4, atol=1e-5
-        )
-        for a, b in zip(calling.gradients(x, y, choices)[2], held.gradients(x, y, choices)[2]):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert_same_passes(calling, held, search_space, seed=5)
     assert calling.options.operation_calls and not held.options.operation_calls
 
 
@@ -160,12 +163,6 @@ def test_switches_lowered_to_switch_merge_compute_what_functional_case_ops_do():
     _, weights, functional = twins(search_space)
     lowered = Executor(weights, operation_calls=True, lowered=True)
     functional = Executor(weights, operation_calls=True)
-    x, y = batch()
-    for choices in kp.ArchitectureDistribution(search_space).sample_choices(2, seed=7).numpy():
-        np.testing.assert_allclose(
-            lowered.logits(x, choices).numpy(), functional.logits(x, choices).numpy(), rtol=1e-4, atol=1e-5
-        )
-        for a, b in zip(lowered.gradients(x, y, choices)[2], functional.gradients(x, y, choices)[2]):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    assert_same_passes(lowered, functional, search_space, seed=7)
     assert lowered.options.lowered and not functional.options.lowered
     assert lowered.traces["logits"] == 1  # one trace for both architectures, lowered or not
