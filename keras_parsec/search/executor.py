@@ -26,11 +26,11 @@ import collections
 
 import tensorflow as tf
 
-# Private TensorFlow API, isolated here: `tf.switch_case` with lowering to
-# Switch/Merge turned off. Lowered, every untaken branch's nodes run as dead
-# tensors and the first call optimises the whole lowered graph; kept functional,
-# only the taken branch runs, and the 8-cell passes build in half the time
-# (BENCHMARKS.md). Upstream: tensorflow/python/ops/cond_v2.py `indexed_case`
+# Private TensorFlow API, isolated here: `tf.switch_case` with the choice of
+# lowering to Switch/Merge (`tf.switch_case` always lowers). Lowered, every
+# untaken branch's nodes run as dead tensors and the first call optimises the
+# whole lowered graph; kept functional (the default), only the taken branch
+# runs and the 8-cell passes build faster (BENCHMARKS.md). Upstream: tensorflow/python/ops/cond_v2.py `indexed_case`
 # (TF 2.16-2.21); tests/search/test_executor.py fails loudly if it moves.
 from tensorflow.python.ops import cond_v2
 
