@@ -27,7 +27,7 @@ import collections
 import tensorflow as tf
 
 # Private TensorFlow API, isolated here: `tf.switch_case` with the choice of
-# lowering to Switch/Merge (`tf.switch_case` always lowers). Lowered, every
+# lowering to Switch/Merge (`tf.switch_case` lowers outside XLA). Lowered, every
 # untaken branch's nodes run as dead tensors and the first call optimises the
 # whole lowered graph; kept functional (the default), only the taken branch
 # runs and the 8-cell passes build faster (BENCHMARKS.md). Upstream: tensorflow/python/ops/cond_v2.py `indexed_case`
