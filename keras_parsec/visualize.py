@@ -109,7 +109,7 @@ def _check_series(name, series):
         raise invalid_argument(name, "a list of numbers, one per epoch", series, fix) from e
 
 
-# (history key, title, y label) of `plot_search`'s panels; the first is always drawn.
+# (history key, title, y label) of `plot_search`'s panels; every history has the first (`_check_histories`).
 _SEARCH_PANELS = (
     ("entropy", r"entropy of $p(\alpha \mid \pi)$", "entropy (nats)"),
     ("mode_log_prob", r"$\log p(\mathrm{mode} \mid \pi)$", "log-probability (nats)"),
@@ -177,7 +177,7 @@ def plot_search(histories, path, labels=None) -> str:
     """
     histories, labels = _check_histories(histories, labels)
     path = _check_path(path)
-    panels = [p for i, p in enumerate(_SEARCH_PANELS) if i == 0 or any(p[0] in h for h in histories)]
+    panels = [panel for panel in _SEARCH_PANELS if any(panel[0] in history for history in histories)]
     figure, axes = _figure((5.5 * len(panels), 4), len(panels))
     for i, (history, label) in enumerate(zip(histories, labels, strict=True)):
         style = {"color": f"C{i % 10}", "marker": "o", "markersize": 3, "label": label}
