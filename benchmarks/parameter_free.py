@@ -9,10 +9,11 @@ the normal cell's operations, all parameter-free (max pool, avg pool, skip) in
 one and all with weights (separable and dilated convolutions) in the other,
 drawn at random per edge; inputs and the reduce cell are shared. Both are
 trained from scratch with the digits benchmarks' recipe (two initialisations
-each) at each training size in `--examples`, and the paired differences are
-printed with their standard error.
+each) at each size in `--examples` (the search digits of `figure3.py`; a
+training set is those and the `--validation` digits, the rest is held out),
+and the paired differences are printed with their standard error.
 
-    python benchmarks/parameter_free.py                         # 6 pairs, 1,200 and 200 training digits
+    python benchmarks/parameter_free.py                         # 6 pairs, trained on 1,500 and on 500 digits
     python benchmarks/parameter_free.py --pairs=1 --examples=100 --final_epochs=1   # smoke run
 """
 
@@ -28,7 +29,7 @@ import digits  # noqa: E402  (benchmarks/digits.py, next to this file)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("pairs", 6, "Random genotypes, each trained as a weight-free and a weighted variant.")
-flags.DEFINE_list("examples", ["1200", "200"], "Training sizes (digits, split in two as the searches split them).")
+flags.DEFINE_list("examples", ["1200", "200"], "Sizes: search digits as figure3.py counts them.")
 flags.DEFINE_integer("validation", 300, "Digits kept out of every training set (as figure3.py).")
 flags.DEFINE_integer("num_cells", 3, "Cells of the trained networks.")
 flags.DEFINE_integer("filters", 4, "Initial filters of the trained networks.")
@@ -47,6 +48,11 @@ def with_normal_operations(genotype, operations, rng):
     return kp.Genotype(normal, genotype.normal_concat, genotype.reduce, genotype.reduce_concat)
 
 
+def score(genotype, data, held_out, recipe):
+    """Held-out accuracy of `genotype` trained from scratch, the mean of two initialisations."""
+    return np.mean([digits.from_scratch(genotype, data, held_out, seed, recipe) for seed in (1, 2)])
+
+
 def main(argv):
     del argv
     import keras_parsec as kp
@@ -54,7 +60,8 @@ def main(argv):
     space = kp.SearchSpace(num_cells=FLAGS.num_cells, filters=FLAGS.filters)
     rng = np.random.default_rng(0)
     genotypes = kp.ArchitectureDistribution(space).sample(FLAGS.pairs, seed=20_000)
-    pairs = [(with_normal_operations(g, PARAMETER_FREE, rng), with_normal_operations(g, WEIGHTED, rng)) for g in genotypes]
+    pairs = [(with_normal_operations(g, PARAMETER_FREE, rng), with_normal_operations(g, WEIGHTED, rng))
+             for g in genotypes]  # fmt: skip
     print(
         f"digits, {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.pairs} pairs, {FLAGS.final_epochs} epochs, "
         f"mean of 2 initialisations; load {os.getloadavg()[0]:.2f}"
@@ -65,18 +72,18 @@ def main(argv):
             FLAGS.num_cells, FLAGS.filters, FLAGS.final_epochs, FLAGS.batch_size, held_out[0].shape[1]
         )
         start = time.perf_counter()
-        scores = np.array(
-            [[np.mean([digits.from_scratch(g, data, held_out, s, recipe) for s in (1, 2)]) for g in pair] for pair in pairs]
-        )
+        scores = np.array([[score(g, data, held_out, recipe) for g in pair] for pair in pairs])
         difference = scores[:, 0] - scores[:, 1]
-        print(f"\n{examples} training digits, held-out {len(held_out[0])}; {time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.2f}")
+        seconds, load = time.perf_counter() - start, os.getloadavg()[0]
+        print(f"\n{examples} search digits, held-out {len(held_out[0])}; {seconds:.0f} s, load {load:.2f}")
         print("  pair  weight-free  weighted  difference")
         for i, (free, weighted) in enumerate(scores):
             print(f"  {i:4d}  {free:11.3f}  {weighted:8.3f}  {free - weighted:+10.3f}")
         error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
         print(
             f"  mean  {scores[:, 0].mean():11.3f}  {scores[:, 1].mean():8.3f}  {difference.mean():+10.3f}"
-            f"  (standard error {error:.3f}; weight-free at least as good in {int((difference >= 0).sum())} of {len(difference)})"
+            f"  (standard error {error:.3f}; weight-free at least as good in "
+            f"{int((difference >= 0).sum())} of {len(difference)})"
         )
 
 
