@@ -19,6 +19,7 @@ against the same chain compiled as one graph, forward and forward+backward.
     python benchmarks/engine_breakdown.py                  # paper's search network, batch 64, K=4
     python benchmarks/engine_breakdown.py --num_cells=2 --rounds=2   # quick
     python benchmarks/engine_breakdown.py --engine=compiled --operations=false   # engine v2's passes
+    python benchmarks/engine_breakdown.py --engine=compiled --operations=false --compare_saved --rounds=4
 """
 
 import os
@@ -33,6 +34,7 @@ import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn.")
 flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
+flags.DEFINE_bool("compare_saved", False, "With --engine=compiled: also Executor(saved_activations=True).")
 flags.DEFINE_enum(
     "engine", "eager", ["eager", "compiled"], "The engine whose passes are timed: EagerSuperNet or SuperNet (v2)."
 )
@@ -86,34 +88,47 @@ def pass_cases(net, x, y, pool):
 
 
 def compiled_pass_cases(eager, x, y, pool):
-    """`pass_cases` for engine v2 (`SuperNet`): its compiled passes, on the same weights and architectures."""
+    """`pass_cases` for engine v2 (`SuperNet`): its compiled passes, on the same weights and architectures.
+
+    With `--compare_saved`, also the passes of `Executor(saved_activations=True)`.
+    """
     import tensorflow as tf
 
-    from keras_parsec.search import SuperNet
+    from keras_parsec.search import Executor, SuperNet
 
-    net = SuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=len(pool), seed=0)
-    net.build(x.shape)
-    net.compile()
-    net.shared.copy_from_supernet(eager)
-    net.skip_zero_weights = False
-    net.sample_choices = lambda: pool
-    references = one_graph_cases(eager, x, y, pool)
     architectures = [tf.constant(a, tf.int32) for a in pool]
     weight = tf.constant(0.25)
 
-    def forwards_compiled():
-        return tf.stack([net._log_likelihood(x, y, a) for a in architectures]).numpy()
+    def engine(**options):
+        net = SuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=len(pool), seed=0)
+        net.build(x.shape)
+        net.compile()
+        net.shared.copy_from_supernet(eager)
+        if options:
+            net.executor = Executor(net.shared, **options)  # before the first trace
+        net.skip_zero_weights = False
+        net.sample_choices = lambda: pool
+        return net
 
-    def train_passes():
-        net._zero()
-        totals = [net._accumulate(x, y, a, weight) for a in architectures]
-        return tf.stack(totals).numpy()
+    def passes(net, suffix=""):
+        def forwards_compiled():
+            return tf.stack([net._log_likelihood(x, y, a) for a in architectures]).numpy()
 
-    return references | {
-        "compiled forward (search batch)": forwards_compiled,
-        "compiled train pass (forward + backward, accumulated)": train_passes,
-        "search step (SuperNet.train_step)": lambda: net.train_step(((x, y), (x, y))),
-    }
+        def train_passes():
+            net._zero()
+            totals = [net._accumulate(x, y, a, weight) for a in architectures]
+            return tf.stack(totals).numpy()
+
+        return {
+            f"compiled forward (search batch){suffix}": forwards_compiled,
+            f"compiled train pass (forward + backward, accumulated){suffix}": train_passes,
+            f"search step (SuperNet.train_step){suffix}": lambda: net.train_step(((x, y), (x, y))),
+        }
+
+    cases = one_graph_cases(eager, x, y, pool) | passes(engine())
+    if FLAGS.compare_saved:
+        cases |= passes(engine(saved_activations=True), ", saved activations")
+    return cases
 
 
 def operation_cases(batch, size, channels):

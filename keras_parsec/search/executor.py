@@ -34,7 +34,7 @@ import tensorflow as tf
 # (TF 2.16-2.21); tests/search/test_executor.py fails loudly if it moves.
 from tensorflow.python.ops import cond_v2
 
-from keras_parsec.search import ops
+from keras_parsec.search import ops, saved_backward
 from keras_parsec.search import weights as weights_lib
 from keras_parsec.space import NUM_CELL_INPUTS
 
@@ -42,7 +42,7 @@ from keras_parsec.space import NUM_CELL_INPUTS
 _FUNCTIONS = {}
 
 # How passes are compiled (see `Executor`).
-Options = collections.namedtuple("Options", "open_width operation_calls lowered")
+Options = collections.namedtuple("Options", "open_width operation_calls lowered saved_activations")
 
 
 def _channels(x):
@@ -73,23 +73,29 @@ def _forward(operation, stride):
 
 
 def _concrete(kind, operation, stride, dtype, channels):
-    """`_forward` or `_gradient` as a concrete function shared by every slot (batch and size left open)."""
+    """An operation's function of `_KINDS` as a concrete function shared by every slot (batch and size left open)."""
     key = (kind, operation, stride, dtype, channels)
     function = _FUNCTIONS.get(key)
     if function is None:
         x_spec = tf.TensorSpec([None, None, None, channels], dtype)
-        specs = [x_spec, tf.TensorSpec([None], dtype)] + ([x_spec] if kind == "gradient" else [])
-        python_function = _forward(operation, stride) if kind == "forward" else _gradient(operation, stride)
+        row_spec = tf.TensorSpec([None], dtype)
+        if kind == "saved_gradient":
+            activations, statistics = saved_backward.counts(operation, stride)
+            specs = [row_spec, x_spec] + [tf.TensorSpec([None] * 4, dtype)] * activations
+            specs += [tf.TensorSpec([None], tf.float32)] * statistics
+        else:
+            specs = [x_spec, row_spec] + ([x_spec] if kind == "gradient" else [])
+        python_function = _KINDS[kind](operation, stride)
         function = tf.function(python_function, autograph=False).get_concrete_function(*specs)
         _FUNCTIONS[key] = function
     return function
 
 
 def _operation(kind, operation, stride, dtype, channels, calls):
-    """The forward or gradient of an operation: traced into its branch, or (`calls`) a call of `_concrete`."""
+    """An operation's function of `_KINDS`: traced into its branch, or (`calls`) a call of `_concrete`."""
     if calls:
         return _concrete(kind, operation, stride, dtype, channels)
-    return _forward(operation, stride) if kind == "forward" else _gradient(operation, stride)
+    return _KINDS[kind](operation, stride)
 
 
 def _gradient(operation, stride):
@@ -106,6 +112,35 @@ def _gradient(operation, stride):
     return gradient
 
 
+def _saving(operation, stride):
+    """`(x, row) -> (y, *activations, *statistics)`: `_forward` and what `saved_backward` reads in the backward pass."""
+
+    def saving(x, row):
+        weights = _unpack(row, operation, _channels(x), stride)
+        y, activations, statistics = saved_backward.forward(operation, stride, x, weights)
+        return (y, *activations, *statistics)
+
+    return saving
+
+
+def _saved_gradient(operation, stride):
+    """`(row, dy, *activations, *statistics) -> (dx, drow)`: the vector-Jacobian product from `_saving`'s tensors."""
+    activations_count, _ = saved_backward.counts(operation, stride)
+
+    def gradient(row, dy, *saved):
+        weights = _unpack(row, operation, _channels(dy), stride)
+        activations, statistics = list(saved[:activations_count]), list(saved[activations_count:])
+        dx, d_weights = saved_backward.backward(operation, stride, activations, statistics, weights, dy)
+        drow = tf.concat([tf.reshape(d, [-1]) for d in d_weights], 0) if d_weights else tf.zeros_like(row)
+        return dx, drow
+
+    return gradient
+
+
+# kind -> (operation, stride) -> the Python function `_concrete` traces
+_KINDS = {"forward": _forward, "gradient": _gradient, "saving": _saving, "saved_gradient": _saved_gradient}
+
+
 def switch_case(index, branches, lowered=False):
     """`branches[index]()` for a scalar int32 tensor `index`.
 
@@ -119,6 +154,11 @@ def switch_case(index, branches, lowered=False):
     if len(branches) == 1:
         return branches[0]()
     return cond_v2.indexed_case(index, branches, lower_using_switch_merge=lowered)
+
+
+def _padded(tensors, count, dtype, rank):
+    """`tensors` followed by empty tensors of `dtype` up to `count`: every branch of a switch returns as many."""
+    return list(tensors) + [tf.zeros([0] * rank, dtype) for _ in range(count - len(tensors))]
 
 
 def _switch(index, tensors, lowered):
@@ -139,7 +179,8 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
         operations: the space's operation names.
         dtype: compute dtype.
         options: the executor's `Options` (whether branches call shared
-            per-operation functions, whether switches are lowered).
+            per-operation functions, whether switches are lowered, whether
+            the backward reads saved activations instead of recomputing).
     """
     calls, lowered = options.operation_calls, options.lowered
     channels = _channels(states[1])
@@ -161,19 +202,39 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
         def row(o, op, stride):
             return _row(tf.gather(matrices[o], source), op, channels, stride)
 
-        def forward_branch(g, o, op, stride):
-            function = _operation("forward", op, stride, dtype, states[1].shape[-1], calls)
-            return lambda: function(xs[g], row(o, op, stride))
+        width = states[1].shape[-1]
+        saved = options.saved_activations
+        # Per case, what its forward saves: (activations, statistics), padded to the most any case saves.
+        sizes = [saved_backward.counts(op, stride) if saved else (0, 0) for _, _, op, stride in cases]
+        most = [max(size[i] for size in sizes) for i in (0, 1)]
 
-        branches = [forward_branch(*case) for case in cases]
-        y = switch_case(branch, branches, lowered)
+        def forward_branch(g, o, op, stride):
+            hand = saved and saved_backward.chain(op, stride) is not None
+            function = _operation("saving" if hand else "forward", op, stride, dtype, width, calls)
+            if not saved:
+                return lambda: function(xs[g], row(o, op, stride))
+
+            def run_branch():
+                y, *rest = function(xs[g], row(o, op, stride)) if hand else [function(xs[g], row(o, op, stride))]
+                n = saved_backward.counts(op, stride)[0]
+                return [y, *_padded(rest[:n], most[0], dtype, 4), *_padded(rest[n:], most[1], tf.float32, 1)]
+
+            return run_branch
+
+        outputs = switch_case(branch, [forward_branch(*case) for case in cases], lowered)
+        y = outputs[0] if saved else outputs
+        activations, statistics = (outputs[1 : 1 + most[0]], outputs[1 + most[0] :]) if saved else ((), ())
 
         def gradient(dy):
-            def backward_branch(g, o, op, stride):
-                function = _operation("gradient", op, stride, dtype, states[1].shape[-1], calls)
+            def backward_branch(g, o, op, stride, size):
+                hand = saved and saved_backward.chain(op, stride) is not None
+                function = _operation("saved_gradient" if hand else "gradient", op, stride, dtype, width, calls)
 
                 def run_branch():
-                    dx, drow = function(xs[g], row(o, op, stride), dy)
+                    if hand:
+                        dx, drow = function(row(o, op, stride), dy, *activations[: size[0]], *statistics[: size[1]])
+                    else:
+                        dx, drow = function(xs[g], row(o, op, stride), dy)
                     grads = [dx if i == g else tf.zeros_like(x) for i, x in enumerate(xs)]
                     grads += [tf.zeros_like(m) for m in matrices]
                     if matrices[o].shape[1] != 0:  # an operation with weights: its row gets drow
@@ -183,7 +244,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
 
                 return run_branch
 
-            backward = [backward_branch(*case) for case in cases]
+            backward = [backward_branch(*case, size) for case, size in zip(cases, sizes)]
             return switch_case(branch, backward, lowered)
 
         return y, gradient
@@ -223,7 +284,7 @@ def _cell_function(space, cell, dtype, options):
     """
     edge_keys = sorted(cell["edges"])
     channels = None if options.open_width else cell["channels"]
-    key = ("cell", space, cell["reduction"], dtype, channels, options.operation_calls, options.lowered)
+    key = ("cell", space, cell["reduction"], dtype, channels, *options[1:])  # open_width shows in `channels`
     function = _FUNCTIONS.get(key)
     if function is None:
         body = _cell_body(space, cell["reduction"], dtype, options)
@@ -290,17 +351,23 @@ class Executor:
             (False: functional Case ops). Each operation then runs at about
             its speed in one graph, but the build takes longer and a whole
             step gains little on this CPU (BENCHMARKS.md, "Engine v2").
+        saved_activations: the taken branch returns what its backward reads
+            and the backward applies the kernels' gradient ops to it
+            (`saved_backward`) instead of recomputing the operation: less
+            time, more activation memory (BENCHMARKS.md, "Engine v2").
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
-    def __init__(self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False):
+    def __init__(
+        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False, saved_activations=False
+    ):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
         if operation_calls is None:
             operation_calls = not tf.config.list_physical_devices("GPU")
-        self.options = Options(bool(open_width), bool(operation_calls), bool(lowered))
+        self.options = Options(bool(open_width), bool(operation_calls), bool(lowered), bool(saved_activations))
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)

@@ -166,3 +166,13 @@ def test_switches_lowered_to_switch_merge_compute_what_functional_case_ops_do():
     assert_same_passes(lowered, functional, search_space, seed=7)
     assert lowered.options.lowered and not functional.options.lowered
     assert lowered.traces["logits"] == 1  # one trace for both architectures, lowered or not
+
+
+@pytest.mark.parametrize("operation_calls", [True, False])
+def test_saved_activations_compute_what_recomputation_does(operation_calls):
+    search_space = space()  # pools, skip (recomputed), separable and dilated convolutions, at both strides
+    _, weights, _ = twins(search_space)
+    saving = Executor(weights, operation_calls=operation_calls, saved_activations=True)
+    recomputing = Executor(weights, operation_calls=operation_calls)
+    assert_same_passes(saving, recomputing, search_space, seed=11)
+    assert saving.traces == {"logits": 1, "gradients": 1}

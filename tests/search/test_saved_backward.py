@@ -1,0 +1,61 @@
+"""Hand-written backwards from saved activations against TensorFlow's gradients of `ops`."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_parsec.search import ops, saved_backward
+from keras_parsec.space import OPERATIONS
+
+
+def _case(operation, stride, dtype=tf.float32):
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(3, 9, 9, 4)), dtype)
+    shapes = ops.operation_weight_shapes(operation, 4, stride)
+    weights = [tf.constant(rng.normal(size=s), dtype) for s in shapes]
+    return x, weights
+
+
+def _close(a, b, tolerance):
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_forward_and_backward_match_the_operation(operation, stride):
+    if saved_backward.chain(operation, stride) is None:
+        assert saved_backward.counts(operation, stride) == (0, 0)
+        return
+    x, weights = _case(operation, stride)
+    dy = tf.constant(np.random.default_rng(2).normal(size=ops.apply_operation(operation, x, weights, stride).shape),
+                     tf.float32)  # fmt: skip
+
+    # Open widths, as the executor traces them: the channel count is unknown to the trace.
+    open_specs = [tf.TensorSpec([None, None, None, None])] + [tf.TensorSpec([None] * len(w.shape)) for w in weights]
+
+    @tf.function(input_signature=open_specs, autograph=False)
+    def run(x, *weights):
+        y, activations, statistics = saved_backward.forward(operation, stride, x, weights)
+        assert (len(activations), len(statistics)) == saved_backward.counts(operation, stride)
+        return (y, *saved_backward.backward(operation, stride, activations, statistics, weights, dy))
+
+    y, dx, d_weights = run(x, *weights)
+    with tf.GradientTape() as tape:
+        tape.watch([x, *weights])
+        reference = ops.apply_operation(operation, x, weights, stride)
+    expected = tape.gradient(reference, [x, *weights], output_gradients=dy)
+    _close(y, reference, 1e-5)
+    _close(dx, expected[0], 1e-4)
+    assert len(d_weights) == len(weights)
+    for got, want in zip(d_weights, expected[1:]):
+        _close(got, want, 1e-4)
+
+
+def test_half_precision_keeps_float32_statistics():
+    x, weights = _case("sep_conv_3x3", 1, tf.float16)
+    y, activations, statistics = saved_backward.forward("sep_conv_3x3", 1, x, weights)
+    assert y.dtype == tf.float16
+    assert {a.dtype for a in activations} == {tf.float16}
+    assert {s.dtype for s in statistics} == {tf.float32}
+    dx, _ = saved_backward.backward("sep_conv_3x3", 1, activations, statistics, weights, tf.ones_like(y))
+    assert dx.dtype == tf.float16 and np.isfinite(dx.numpy()).all()
