@@ -19,6 +19,7 @@ learning rate decayed to 0, `architecture_decay="cosine"`).
     python benchmarks/figure3.py --num_samples=4,8 --epochs=105 --examples=1200 --from_scratch   # issue 15
     python benchmarks/figure3.py --epochs=22 --examples=1200 --variants=default,warmup,cosine   # the knobs
     python benchmarks/figure3.py --seeds=1 --epochs=2 --examples=128 --random=2 --from_scratch   # smoke run
+    python benchmarks/figure3.py --epochs=112 --examples=1200 --from_scratch --scratch_examples=200   # ranks on 500
 """
 
 import collections
@@ -45,6 +46,9 @@ flags.DEFINE_integer("batch_size", 32, "Examples per train and per search batch.
 flags.DEFINE_bool("from_scratch", False, "Train the modes and random genotypes from scratch and rank them.")
 flags.DEFINE_integer("random", 10, "Uniformly random genotypes trained from scratch (with --from_scratch).")
 flags.DEFINE_integer("final_epochs", 10, "Epochs of each from-scratch training.")
+flags.DEFINE_integer(
+    "scratch_examples", None, "From-scratch training on this many digits (split as --examples) instead of the search's."
+)
 flags.DEFINE_list("variants", ["default"], "Settings, each with every K and its null: default, warmup, cosine.")
 flags.DEFINE_string("path", "benchmarks/results/figure3.png", "PNG to write.")
 FLAGS = flags.FLAGS
@@ -168,7 +172,15 @@ def main(argv):
     for variant, k in cases:
         print(f"  {variant} K={k}: {slot_agreement(modes[variant, k]):.3f}")
 
+    print("\nthe modes, to train again without searching again (kp.Genotype.from_string)")
+    for variant, k in cases:
+        for (seed, _), genotype in zip(results[variant, k], modes[variant, k]):
+            print(f"  {variant} K={k} seed {seed}: {genotype}")
+
     if FLAGS.from_scratch:
+        if FLAGS.scratch_examples:
+            data, held_out = digits.splits(FLAGS.scratch_examples, FLAGS.validation)
+            test = held_out[0]
         randoms = kp.ArchitectureDistribution(space).sample(FLAGS.random, seed=10_000)
         random_scores = [np.mean([from_scratch(g, data, held_out, s) for s in (1, 2)]) for g in randoms]
         print(f"\nfrom scratch ({FLAGS.final_epochs} epochs, held-out {len(test)} digits, mean of 2 initialisations)")
