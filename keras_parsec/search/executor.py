@@ -80,9 +80,9 @@ def _concrete(kind, operation, stride, dtype, channels):
         x_spec = tf.TensorSpec([None, None, None, channels], dtype)
         row_spec = tf.TensorSpec([None], dtype)
         if kind == "saved_gradient":
-            activations, statistics = saved_backward.counts(operation, stride)
-            specs = [row_spec, x_spec] + [tf.TensorSpec([None] * 4, dtype)] * activations
-            specs += [tf.TensorSpec([None], tf.float32)] * statistics
+            specs = [row_spec, x_spec, x_spec] + [tf.TensorSpec([None] * 4, dtype)] * saved_backward.saved_count(
+                operation, stride
+            )
         else:
             specs = [x_spec, row_spec] + ([x_spec] if kind == "gradient" else [])
         python_function = _KINDS[kind](operation, stride)
@@ -113,24 +113,21 @@ def _gradient(operation, stride):
 
 
 def _saving(operation, stride):
-    """`(x, row) -> (y, *activations, *statistics)`: `_forward` and what `saved_backward` reads in the backward pass."""
+    """`(x, row) -> (y, *saved)`: `_forward` and the tensors `saved_backward` reads besides `x`."""
 
     def saving(x, row):
-        weights = _unpack(row, operation, _channels(x), stride)
-        y, activations, statistics = saved_backward.forward(operation, stride, x, weights)
-        return (y, *activations, *statistics)
+        y, saved = saved_backward.forward(operation, stride, x, _unpack(row, operation, _channels(x), stride))
+        return (y, *saved)
 
     return saving
 
 
 def _saved_gradient(operation, stride):
-    """`(row, dy, *activations, *statistics) -> (dx, drow)`: the vector-Jacobian product from `_saving`'s tensors."""
-    activations_count, _ = saved_backward.counts(operation, stride)
+    """`(row, x, dy, *saved) -> (dx, drow)`: the vector-Jacobian product from `x` and `_saving`'s tensors."""
 
-    def gradient(row, dy, *saved):
+    def gradient(row, x, dy, *saved):
         weights = _unpack(row, operation, _channels(dy), stride)
-        activations, statistics = list(saved[:activations_count]), list(saved[activations_count:])
-        dx, d_weights = saved_backward.backward(operation, stride, activations, statistics, weights, dy)
+        dx, d_weights = saved_backward.backward(operation, stride, x, list(saved), weights, dy)
         drow = tf.concat([tf.reshape(d, [-1]) for d in d_weights], 0) if d_weights else tf.zeros_like(row)
         return dx, drow
 
@@ -156,9 +153,9 @@ def switch_case(index, branches, lowered=False):
     return cond_v2.indexed_case(index, branches, lower_using_switch_merge=lowered)
 
 
-def _padded(tensors, count, dtype, rank):
-    """`tensors` followed by empty tensors of `dtype` up to `count`: every branch of a switch returns as many."""
-    return list(tensors) + [tf.zeros([0] * rank, dtype) for _ in range(count - len(tensors))]
+def _padded(tensors, count, dtype):
+    """`tensors` followed by empty rank-4 tensors of `dtype` up to `count`: every branch of a switch returns as many."""
+    return list(tensors) + [tf.zeros([0] * 4, dtype) for _ in range(count - len(tensors))]
 
 
 def _switch(index, tensors, lowered):
@@ -203,36 +200,33 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
             return _row(tf.gather(matrices[o], source), op, channels, stride)
 
         width = states[1].shape[-1]
-        saved = options.saved_activations
-        # Per case, what its forward saves: (activations, statistics), padded to the most any case saves.
-        sizes = [saved_backward.counts(op, stride) if saved else (0, 0) for _, _, op, stride in cases]
-        most = [max(size[i] for size in sizes) for i in (0, 1)]
+        # Per case, whether its backward reads saved tensors (`saved_backward`), and how many its forward saves.
+        hands = [options.saved_activations and saved_backward.chain(op, stride) is not None for *_, op, stride in cases]
+        sizes = [saved_backward.saved_count(op, stride) if hand else 0 for hand, (*_, op, stride) in zip(hands, cases)]
+        most = max(sizes)
 
-        def forward_branch(g, o, op, stride):
-            hand = saved and saved_backward.chain(op, stride) is not None
+        def forward_branch(g, o, op, stride, hand, size):
             function = _operation("saving" if hand else "forward", op, stride, dtype, width, calls)
-            if not saved:
+            if not options.saved_activations:
                 return lambda: function(xs[g], row(o, op, stride))
 
             def run_branch():
-                y, *rest = function(xs[g], row(o, op, stride)) if hand else [function(xs[g], row(o, op, stride))]
-                n = saved_backward.counts(op, stride)[0]
-                return [y, *_padded(rest[:n], most[0], dtype, 4), *_padded(rest[n:], most[1], tf.float32, 1)]
+                y, *saved = function(xs[g], row(o, op, stride)) if hand else [function(xs[g], row(o, op, stride))]
+                return [y, *_padded(saved, most, dtype)]
 
             return run_branch
 
-        outputs = switch_case(branch, [forward_branch(*case) for case in cases], lowered)
-        y = outputs[0] if saved else outputs
-        activations, statistics = (outputs[1 : 1 + most[0]], outputs[1 + most[0] :]) if saved else ((), ())
+        branches = [forward_branch(*case, hand, size) for case, hand, size in zip(cases, hands, sizes)]
+        outputs = switch_case(branch, branches, lowered)
+        y, saved = (outputs[0], outputs[1:]) if options.saved_activations else (outputs, ())
 
         def gradient(dy):
-            def backward_branch(g, o, op, stride, size):
-                hand = saved and saved_backward.chain(op, stride) is not None
+            def backward_branch(g, o, op, stride, hand, size):
                 function = _operation("saved_gradient" if hand else "gradient", op, stride, dtype, width, calls)
 
                 def run_branch():
                     if hand:
-                        dx, drow = function(row(o, op, stride), dy, *activations[: size[0]], *statistics[: size[1]])
+                        dx, drow = function(row(o, op, stride), xs[g], dy, *saved[:size])
                     else:
                         dx, drow = function(xs[g], row(o, op, stride), dy)
                     grads = [dx if i == g else tf.zeros_like(x) for i, x in enumerate(xs)]
@@ -244,7 +238,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
 
                 return run_branch
 
-            backward = [backward_branch(*case, size) for case, size in zip(cases, sizes)]
+            backward = [backward_branch(*case, hand, size) for case, hand, size in zip(cases, hands, sizes)]
             return switch_case(branch, backward, lowered)
 
         return y, gradient

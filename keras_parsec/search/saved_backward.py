@@ -2,17 +2,20 @@
 
 The executor's switch recomputes the taken operation in its backward pass
 (`keras_parsec.search.executor`). With `Executor(saved_activations=True)` the
-taken branch instead returns the tensors its vector-Jacobian product reads,
-and the backward branch applies the kernels' own gradient ops to them
+taken branch instead returns the outputs of its costly steps (convolutions,
+pooling), and the backward branch applies the kernels' own gradient ops
 (`FusedBatchNormGradV3`, `DepthwiseConv2dNativeBackprop*`, `Conv2DBackprop*`,
-`AvgPoolGrad`), recomputing nothing. Each operation is a chain of primitives;
+`AvgPoolGrad`) to them. The cheap steps (ReLU, batch norm) are rerun in the
+backward from the saved tensor before them: they are memory-bound, and their
+gradients run faster on inputs still in cache than on saved ones, while
+saving them would double what a slot keeps (BENCHMARKS.md, "A hand-written
+backward from saved activations"). Each operation is a chain of primitives;
 `chain(operation, stride)` is None for those that keep recomputation:
 `skip_connect` (free at stride 1, `factorized_reduce` at stride 2) and max
 pooling, whose oneDNN gradient needs the workspace of a forward in the same
-graph (BENCHMARKS.md, "A hand-written backward from saved activations"). The
-forward arithmetic is that of `keras_parsec.search.ops`, kernel for kernel;
-tests/search/test_saved_backward.py holds the two to the same outputs and
-gradients.
+graph. The forward arithmetic is that of `keras_parsec.search.ops`, kernel for
+kernel; tests/search/test_saved_backward.py holds the two to the same outputs
+and gradients.
 """
 
 import tensorflow as tf
@@ -21,38 +24,39 @@ from keras_parsec.space import BATCH_NORM_EPSILON, OPERATION_SPECS
 
 
 class _Primitive:
-    """One step of a chain: `forward(a, kernel) -> (out, activations, statistics)`, `backward`.
+    """One step of a chain: `forward(a, kernel) -> (out, context)` and `backward`.
 
-    `activations` are in the compute dtype and `statistics` in float32, so that
-    every branch of a switch can return them in two padded lists. `weighted`:
-    the step takes the next weight of the operation. `saves`: how many
-    activations and statistics `forward` returns.
+    `weighted`: the step takes the next weight of the operation. `rerun`: the
+    step is cheap and reruns in the backward pass; otherwise its output is
+    saved for the steps after it. `context` is what the backward needs
+    besides the step's input (batch norm's statistics), None for most.
     """
 
     weighted = False
-    saves = (1, 0)
+    rerun = False
 
     def forward(self, a, kernel):
         raise NotImplementedError
 
-    def backward(self, activations, statistics, kernel, gradient):
-        """`(d input, d kernel or None)` from what `forward` saved and the output's gradient."""
+    def backward(self, a, context, kernel, gradient):
+        """`(d input, d kernel or None)` from the step's input and the output's gradient."""
         raise NotImplementedError
 
 
 class _Relu(_Primitive):
-    def forward(self, a, kernel):
-        out = tf.nn.relu(a)
-        return out, [out], []
+    rerun = True
 
-    def backward(self, activations, statistics, kernel, gradient):
-        return tf.raw_ops.ReluGrad(gradients=gradient, features=activations[0]), None
+    def forward(self, a, kernel):
+        return tf.nn.relu(a), None
+
+    def backward(self, a, context, kernel, gradient):
+        return tf.raw_ops.ReluGrad(gradients=gradient, features=a), None
 
 
 class _BatchNorm(_Primitive):
     """`ops.batch_norm`: the batch's statistics, no affine parameters."""
 
-    saves = (1, 3)
+    rerun = True
 
     @staticmethod
     def _unit(a):
@@ -65,14 +69,14 @@ class _BatchNorm(_Primitive):
         y, _, _, mean, inverse, reserve = tf.raw_ops.FusedBatchNormV3(
             x=a, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=BATCH_NORM_EPSILON, is_training=True
         )
-        return y, [a], [mean, inverse, reserve]
+        return y, (mean, inverse, reserve)
 
-    def backward(self, activations, statistics, kernel, gradient):
-        scale, _ = self._unit(activations[0])
-        mean, inverse, reserve = statistics
+    def backward(self, a, context, kernel, gradient):
+        scale, _ = self._unit(a)
+        mean, inverse, reserve = context
         dx = tf.raw_ops.FusedBatchNormGradV3(
             y_backprop=gradient,
-            x=activations[0],
+            x=a,
             scale=scale,
             reserve_space_1=mean,
             reserve_space_2=inverse,
@@ -89,10 +93,9 @@ class _Pointwise(_Primitive):
     weighted = True
 
     def forward(self, a, kernel):
-        return tf.nn.conv2d(a, kernel, 1, "SAME"), [a], []
+        return tf.nn.conv2d(a, kernel, 1, "SAME"), None
 
-    def backward(self, activations, statistics, kernel, gradient):
-        (a,) = activations
+    def backward(self, a, context, kernel, gradient):
         strides, padding = [1, 1, 1, 1], "SAME"
         da = tf.raw_ops.Conv2DBackpropInput(
             input_sizes=tf.shape(a), filter=kernel, out_backprop=gradient, strides=strides, padding=padding
@@ -107,12 +110,11 @@ class _Depthwise(_Primitive):
     """`ops._depthwise` of a `size`x`size` kernel at `stride` and `dilation` (SAME padding), for any channel count."""
 
     weighted = True
-    saves = (2, 0)
 
     def __init__(self, size, stride, dilation):
         self.size, self.stride, self.dilation = size, stride, dilation
 
-    def _plan(self, a, kernel):
+    def _plan(self, a):
         """`(input of the native kernel, its strides, padding, (block, paddings) of a space-to-batch or None)`."""
         if self.dilation == 1:
             return a, self.stride, "SAME", None
@@ -126,17 +128,16 @@ class _Depthwise(_Primitive):
         return tf.space_to_batch_nd(a, block, paddings), 1, "VALID", (block, [[0, extra_h], [0, extra_w]])
 
     def forward(self, a, kernel):
-        if self.dilation > 1 and self.stride > 1 and self.dilation != self.stride:
-            raise ValueError(f"no hand backward for dilation {self.dilation} at stride {self.stride}")
-        grids, stride, padding, space = self._plan(a, kernel)
+        grids, stride, padding, space = self._plan(a)
         out = tf.nn.depthwise_conv2d(grids, kernel, strides=[1, stride, stride, 1], padding=padding)
         if space is not None:
             out = tf.batch_to_space(out, space[0], space[1])
-        return out, [a, grids], []
+        return out, None
 
-    def backward(self, activations, statistics, kernel, gradient):
-        a, grids = activations
-        _, stride, padding, space = self._plan(a, kernel)
+    def backward(self, a, context, kernel, gradient):
+        with tf.GradientTape() as tape:  # for the adjoint of a slice or a space-to-batch: shapes only
+            tape.watch(a)
+            grids, stride, padding, space = self._plan(a)
         if space is not None:  # the adjoint of batch_to_space
             gradient = tf.space_to_batch_nd(gradient, space[0], space[1])
         strides = [1, stride, stride, 1]
@@ -148,10 +149,7 @@ class _Depthwise(_Primitive):
         )
         if self.dilation == 1:
             return d_grids, d_kernel
-        with tf.GradientTape() as tape:  # the adjoint of a slice or a space-to-batch: shapes only, nothing recomputed
-            tape.watch(a)
-            mapped = self._plan(a, kernel)[0]
-        return tape.gradient(mapped, a, output_gradients=d_grids), d_kernel
+        return tape.gradient(grids, a, output_gradients=d_grids), d_kernel
 
 
 class _AvgPool(_Primitive):
@@ -161,12 +159,11 @@ class _AvgPool(_Primitive):
         self.window, self.strides = [1, size, size, 1], [1, stride, stride, 1]
 
     def forward(self, a, kernel):
-        return tf.nn.avg_pool2d(a, ksize=self.window, strides=self.strides, padding="SAME"), [a], []
+        return tf.nn.avg_pool2d(a, ksize=self.window, strides=self.strides, padding="SAME"), None
 
-    def backward(self, activations, statistics, kernel, gradient):
-        shape = tf.shape(activations[0])
+    def backward(self, a, context, kernel, gradient):
         return tf.raw_ops.AvgPoolGrad(
-            orig_input_shape=shape, grad=gradient, ksize=self.window, strides=self.strides, padding="SAME"
+            orig_input_shape=tf.shape(a), grad=gradient, ksize=self.window, strides=self.strides, padding="SAME"
         ), None
 
 
@@ -179,39 +176,61 @@ def chain(operation, stride):
         size = spec.kernel_size
         block = [_Relu(), _Depthwise(size, stride, 1), _Pointwise(), _BatchNorm()]
         return block + [_Relu(), _Depthwise(size, 1, 1), _Pointwise(), _BatchNorm()]
-    if spec.kind == "dil_conv":
+    if spec.kind == "dil_conv" and (stride == 1 or spec.dilation == stride):  # what `_Depthwise._plan` covers
         return [_Relu(), _Depthwise(spec.kernel_size, stride, spec.dilation), _Pointwise(), _BatchNorm()]
     return None
 
 
-def counts(operation, stride):
-    """`(activations, statistics)`: how many tensors of each the forward of `chain` saves (0, 0 without one)."""
-    steps = chain(operation, stride) or []
-    return sum(step.saves[0] for step in steps), sum(step.saves[1] for step in steps)
+def _segments(steps):
+    """Runs of step indices, each ending at a saved step (or at the chain's end): what one saved tensor feeds."""
+    segments, current = [], []
+    for index, step in enumerate(steps):
+        current.append(index)
+        if not step.rerun:
+            segments.append(current)
+            current = []
+    return segments + ([current] if current else [])
+
+
+def saved_count(operation, stride):
+    """How many tensors the forward of `chain` saves: one per segment after the first (0 without a chain)."""
+    steps = chain(operation, stride)
+    return len(_segments(steps)) - 1 if steps else 0
+
+
+def _kernels(steps, weights):
+    """Per step, its weight (None for steps without one), in the order `ops` packs them."""
+    remaining = list(weights)
+    return [remaining.pop(0) if step.weighted else None for step in steps]
 
 
 def forward(operation, stride, x, weights):
-    """`(y, activations, statistics)`: `ops.apply_operation`'s output and what its backward reads."""
-    activations, statistics, remaining = [], [], list(weights)
-    for step in chain(operation, stride):
-        x, saved, stats = step.forward(x, remaining.pop(0) if step.weighted else None)
-        activations += saved
-        statistics += stats
-    return x, activations, statistics
-
-
-def backward(operation, stride, activations, statistics, weights, gradient):
-    """`(dx, weight gradients)` of `operation` at `stride` from what `forward` saved, recomputing nothing."""
+    """`(y, saved)`: `ops.apply_operation`'s output and the tensors its backward reads besides `x`."""
     steps = chain(operation, stride)
-    kernels, remaining = [], list(weights)
-    for step in steps:
-        kernels.append(remaining.pop(0) if step.weighted else None)
-    d_weights = []
-    a_stop, s_stop = len(activations), len(statistics)
-    for step, kernel in reversed(list(zip(steps, kernels))):
-        a_start, s_start = a_stop - step.saves[0], s_stop - step.saves[1]
-        gradient, d_kernel = step.backward(activations[a_start:a_stop], statistics[s_start:s_stop], kernel, gradient)
-        a_stop, s_stop = a_start, s_start
-        if step.weighted:
-            d_weights.insert(0, d_kernel)
-    return gradient, d_weights
+    saved = []
+    for index, (step, kernel) in enumerate(zip(steps, _kernels(steps, weights))):
+        x, _ = step.forward(x, kernel)
+        if not step.rerun and index < len(steps) - 1:  # the start of the next segment
+            saved.append(x)
+    return x, saved
+
+
+def backward(operation, stride, x, saved, weights, gradient):
+    """`(dx, weight gradients)` of `operation` at `stride` from its input and what `forward` saved.
+
+    Each segment reruns its cheap steps from its saved tensor; no convolution or pooling is recomputed.
+    """
+    steps = chain(operation, stride)
+    kernels = _kernels(steps, weights)
+    d_kernels = [None] * len(steps)
+    for segment, start in reversed(list(zip(_segments(steps), [x, *saved]))):
+        inputs, contexts, a = [], [], start
+        for index in segment:
+            inputs.append(a)
+            context = None
+            if steps[index].rerun:  # a saved step's output is never needed by its own backward
+                a, context = steps[index].forward(a, kernels[index])
+            contexts.append(context)
+        for index, a, context in reversed(list(zip(segment, inputs, contexts))):
+            gradient, d_kernels[index] = steps[index].backward(a, context, kernels[index], gradient)
+    return gradient, [d for step, d in zip(steps, d_kernels) if step.weighted]

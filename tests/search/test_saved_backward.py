@@ -24,7 +24,7 @@ def _close(a, b, tolerance):
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_forward_and_backward_match_the_operation(operation, stride):
     if saved_backward.chain(operation, stride) is None:
-        assert saved_backward.counts(operation, stride) == (0, 0)
+        assert saved_backward.saved_count(operation, stride) == 0
         return
     x, weights = _case(operation, stride)
     dy = tf.constant(np.random.default_rng(2).normal(size=ops.apply_operation(operation, x, weights, stride).shape),
@@ -35,9 +35,9 @@ def test_forward_and_backward_match_the_operation(operation, stride):
 
     @tf.function(input_signature=open_specs, autograph=False)
     def run(x, *weights):
-        y, activations, statistics = saved_backward.forward(operation, stride, x, weights)
-        assert (len(activations), len(statistics)) == saved_backward.counts(operation, stride)
-        return (y, *saved_backward.backward(operation, stride, activations, statistics, weights, dy))
+        y, saved = saved_backward.forward(operation, stride, x, weights)
+        assert len(saved) == saved_backward.saved_count(operation, stride)
+        return (y, *saved_backward.backward(operation, stride, x, saved, weights, dy))
 
     y, dx, d_weights = run(x, *weights)
     with tf.GradientTape() as tape:
@@ -51,11 +51,22 @@ def test_forward_and_backward_match_the_operation(operation, stride):
         _close(got, want, 1e-4)
 
 
-def test_half_precision_keeps_float32_statistics():
+def test_half_precision_runs_in_half_precision():
     x, weights = _case("sep_conv_3x3", 1, tf.float16)
-    y, activations, statistics = saved_backward.forward("sep_conv_3x3", 1, x, weights)
+    y, saved = saved_backward.forward("sep_conv_3x3", 1, x, weights)
     assert y.dtype == tf.float16
-    assert {a.dtype for a in activations} == {tf.float16}
-    assert {s.dtype for s in statistics} == {tf.float32}
-    dx, _ = saved_backward.backward("sep_conv_3x3", 1, activations, statistics, weights, tf.ones_like(y))
+    assert {a.dtype for a in saved} == {tf.float16}
+    dx, _ = saved_backward.backward("sep_conv_3x3", 1, x, saved, weights, tf.ones_like(y))
     assert dx.dtype == tf.float16 and np.isfinite(dx.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "operation, expected",
+    [("sep_conv_3x3", 4), ("dil_conv_5x5", 2), ("avg_pool_3x3", 1), ("max_pool_3x3", 0), ("skip_connect", 0)],
+)
+def test_only_the_outputs_of_convolutions_and_pooling_are_saved(operation, expected):
+    """ReLUs and batch norms rerun in the backward: a sep_conv keeps its four convolutions' outputs, not eight."""
+    assert saved_backward.saved_count(operation, 1) == expected
+    if expected:
+        x, weights = _case(operation, 1)
+        assert len(saved_backward.forward(operation, 1, x, weights)[1]) == expected
