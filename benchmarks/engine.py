@@ -30,21 +30,33 @@ measure.define_network_flags()
 flags.DEFINE_list("memory_batches", ["16", "40", "64"], "Batch sizes of the memory slope (least squares).")
 flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
+flags.DEFINE_bool("eager", True, "Also measure the eager engine (keras_parsec.search.EagerSuperNet).")
 flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.SuperNet, the default engine).")
+flags.DEFINE_bool("saved", False, "Also measure engine v2 with Executor(saved_activations=True).")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )
 FLAGS = flags.FLAGS
+
+SEARCH_KINDS = ("parsec", "compiled", "saved")  # a step runs K architectures: its time is divided by K
 
 
 def _run_child(kind, batch, num_samples):
     return measure.run(kind, batch, num_samples, dict(measure.network_config(FLAGS), steps=FLAGS.steps))
 
 
+def _per_architecture(kind, result, cpu=False):
+    """Seconds per architecture of one child's result: a search step over K, a fixed or DARTS step whole."""
+    if kind in SEARCH_KINDS:
+        return result["cpu_per_architecture_s" if cpu else "per_architecture_s"]
+    return result["cpu_step_s" if cpu else "step_s"]
+
+
 def main(argv):
     del argv
     k = FLAGS.num_samples
-    kinds = ["fixed", "parsec"] + (["compiled"] if FLAGS.compiled else []) + (["darts"] if FLAGS.darts else [])
+    chosen = {"parsec": FLAGS.eager, "compiled": FLAGS.compiled, "saved": FLAGS.saved, "darts": FLAGS.darts}
+    kinds = ["fixed"] + [kind for kind, on in chosen.items() if on]
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "
         f"{FLAGS.image_size}x{FLAGS.image_size} images, K={k}, recompute={FLAGS.recompute}; "
@@ -57,60 +69,32 @@ def main(argv):
         memory[kind] = measure.memory_slope(batches, peaks)
     rounds = [{kind: _run_child(kind, FLAGS.batch_size, k) for kind in kinds} for _ in range(FLAGS.rounds)]
     timing = {kind: measure.median_run([r[kind] for r in rounds]) for kind in kinds}
-    peak_k1 = _run_child("parsec", FLAGS.batch_size, 1)["peak_rss_mb"]
-    fixed = timing["fixed"]
     rows = [
-        ("activation memory per example (MB)", {kd: memory[kd] for kd in kinds}, memory["fixed"]),
-        (
-            "time per architecture, one step (s)",
-            {
-                "fixed": fixed["step_s"],
-                "parsec": timing["parsec"]["per_architecture_s"],
-                **({"compiled": timing["compiled"]["per_architecture_s"]} if FLAGS.compiled else {}),
-                **({"darts": timing["darts"]["step_s"]} if FLAGS.darts else {}),
-            },
-            fixed["step_s"],
-        ),
-        (
-            "CPU time per architecture, one step (s)",
-            {
-                "fixed": fixed["cpu_step_s"],
-                "parsec": timing["parsec"]["cpu_per_architecture_s"],
-                **({"compiled": timing["compiled"]["cpu_per_architecture_s"]} if FLAGS.compiled else {}),
-                **({"darts": timing["darts"]["cpu_step_s"]} if FLAGS.darts else {}),
-            },
-            fixed["cpu_step_s"],
-        ),
-        ("graph build + first step (s)", {kd: timing[kd]["first_step_s"] for kd in kinds}, fixed["first_step_s"]),
+        ("activation memory per example (MB)", {kd: memory[kd] for kd in kinds}),
+        ("time per architecture, one step (s)", {kd: _per_architecture(kd, timing[kd]) for kd in kinds}),
+        ("CPU time per architecture, one step (s)", {kd: _per_architecture(kd, timing[kd], True) for kd in kinds}),
+        ("graph build + first step (s)", {kd: timing[kd]["first_step_s"] for kd in kinds}),
     ]
     print()
     print(f"| measure | {' | '.join(kinds)} | {' | '.join(f'{kd}/fixed' for kd in kinds[1:])} |")
     print("|" + " --- |" * (1 + 2 * len(kinds) - 1))
-    for name, values, base in rows:
+    for name, values in rows:
         cells = " | ".join(f"{values[kd]:.3f}" for kd in kinds)
-        ratios = " | ".join(f"{values[kd] / base:.2f}x" for kd in kinds[1:])
+        ratios = " | ".join(f"{values[kd] / values['fixed']:.2f}x" for kd in kinds[1:])
         print(f"| {name} | {cells} | {ratios} |")
-    for name, parsec_key, fixed_key in (
-        ("time", "per_architecture_s", "step_s"),
-        ("CPU time", "cpu_per_architecture_s", "cpu_step_s"),
-    ):
-        ratios = sorted(r["parsec"][parsec_key] / r["fixed"][fixed_key] for r in rounds)
-        print(
-            f"{name} per architecture, PARSEC/fixed in each of {len(rounds)} rounds (children in turn): "
-            + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
-        )
-    peak_k = timing["parsec"]["peak_rss_mb"]
-    print(
-        f"\nPARSEC peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "
-        f"(ratio {peak_k / peak_k1:.2f}x)"
-    )
-    if FLAGS.compiled:
-        compiled_k1 = _run_child("compiled", FLAGS.batch_size, 1)["peak_rss_mb"]
-        compiled_k = timing["compiled"]["peak_rss_mb"]
-        print(
-            f"Engine v2 peak RSS at batch {FLAGS.batch_size}: K=1 {compiled_k1:.0f} MB, K={k} {compiled_k:.0f} MB "
-            f"(ratio {compiled_k / compiled_k1:.2f}x)"
-        )
+    for kind in kinds[1:]:
+        for name, cpu in (("time", False), ("CPU time", True)):
+            ratios = sorted(_per_architecture(kind, r[kind], cpu) / _per_architecture("fixed", r["fixed"], cpu)
+                            for r in rounds)  # fmt: skip
+            print(
+                f"{name} per architecture, {kind}/fixed in each of {len(rounds)} rounds (children in turn): "
+                + ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+            )
+    print()
+    for kind in [kd for kd in kinds if kd in SEARCH_KINDS]:
+        peak_k1, peak_k = _run_child(kind, FLAGS.batch_size, 1)["peak_rss_mb"], timing[kind]["peak_rss_mb"]
+        print(f"{kind} peak RSS at batch {FLAGS.batch_size}: K=1 {peak_k1:.0f} MB, K={k} {peak_k:.0f} MB "
+              f"(ratio {peak_k / peak_k1:.2f}x)")  # fmt: skip
     print("Targets: memory <= 1.25x fixed, time per architecture <= 1.6x, build + first step <= 10x, peak flat in K.")
 
 

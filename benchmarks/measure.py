@@ -203,13 +203,19 @@ def _timed_search_steps(net, x, y, chosen, steps):
     }
 
 
-def child_compiled(batch, num_samples, config):
-    """Search steps of engine v2 (`keras_parsec.SuperNet`) over the same K architectures."""
+def child_compiled(batch, num_samples, config, **executor_options):
+    """Search steps of engine v2 (`keras_parsec.SuperNet`) over the same K architectures.
+
+    `executor_options`: arguments of `keras_parsec.search.executor.Executor` other than the default's.
+    """
+    from keras_parsec.search import Executor
     from keras_parsec.search import SuperNet as CompiledSuperNet
 
     eager, x, y, pool = _setup(batch, num_samples, config)
     net = CompiledSuperNet(eager.search_space, NUM_CLASSES, num_samples=max(num_samples, 1), seed=0)
     net.build(x.shape)
+    if executor_options:
+        net.executor = Executor(net.shared, dtype=net.compute_dtype, **executor_options)  # before the first trace
     net.compile()
     net.skip_zero_weights = False  # every sampled architecture pays its train pass
     return _timed_search_steps(net, x, y, pool[:num_samples], config["steps"])
@@ -262,14 +268,25 @@ def child_darts(batch, num_samples, config):
     return {"first_step_s": first, "step_s": median, "cpu_step_s": cpu}
 
 
-CHILDREN = {"fixed": child_fixed, "parsec": child_parsec, "compiled": child_compiled, "darts": child_darts}
+def child_saved(batch, num_samples, config):
+    """`child_compiled` with the backward reading saved activations (`Executor(saved_activations=True)`)."""
+    return child_compiled(batch, num_samples, config, saved_activations=True)
+
+
+CHILDREN = {
+    "fixed": child_fixed,
+    "parsec": child_parsec,
+    "compiled": child_compiled,
+    "saved": child_saved,
+    "darts": child_darts,
+}
 
 
 def run(kind, batch, num_samples, config, timeout=None):
     """Runs one measurement in a fresh subprocess and returns its JSON result (with `peak_rss_mb`).
 
     Args:
-        kind: "fixed", "parsec" or "darts".
+        kind: a key of `CHILDREN`.
         batch: batch size.
         num_samples: K.
         config: dict with num_cells, filters, image_size, architectures, steps.
