@@ -372,19 +372,23 @@ class Executor:
         return self.pass_logits(images, choices)
 
     def pass_logits(self, images, choices):
-        """The logits of architecture `choices` on `images`, to be called inside a `tf.function`."""
-        return self.pass_outputs(images, choices)[0]
+        """The logits of architecture `choices` on `images`, not to be differentiated, inside a `tf.function`."""
+        return self.pass_outputs(images, choices, differentiated=False)[0]
 
-    def pass_outputs(self, images, choices, auxiliary=False):
-        """`(logits, auxiliary_logits)` of architecture `choices`, inside a `tf.function` (`architecture_outputs`)."""
+    def pass_outputs(self, images, choices, auxiliary=False, differentiated=True):
+        """`(logits, auxiliary_logits)` of architecture `choices`, inside a `tf.function` (`architecture_outputs`).
+
+        A pass that is not `differentiated` saves nothing for a backward, even with `saved_activations`.
+        """
         choices = tf.cast(choices, tf.int32)
-        return architecture_outputs(self.weights, images, choices, self.dtype, self.options, auxiliary)
+        options = self.options if differentiated else self.options._replace(saved_activations=False)
+        return architecture_outputs(self.weights, images, choices, self.dtype, options, auxiliary)
 
     def _gradients(self, images, labels, choices):
         """`(loss, logits, gradients)`: mean cross-entropy and its gradient for every variable (zeros if unused)."""
         self.traces["gradients"] += 1
         with tf.GradientTape() as tape:
-            logits = self.pass_logits(images, choices)
+            logits = self.pass_outputs(images, choices)[0]
             loss = tf.reduce_mean(ops.cross_entropy(labels, logits))
         gradients = tape.gradient(loss, self.variables)
         gradients = [
