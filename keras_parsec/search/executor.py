@@ -10,10 +10,11 @@ of identities and its operation with a switch whose branches hold the
 operations themselves. Without XLA only the taken branch runs and untaken
 branches hold no activations. The operation switch has a custom gradient: its
 backward switch runs the operation's vector-Jacobian product, which recomputes
-the operation. TensorFlow therefore never differentiates the switch itself
-(whose gradient graph is what made the obvious design build for minutes), and
-the backward pass keeps only each slot's input, as the eager engine's
-`recompute=True` does. Each cell is one call of a function shared by every
+the operation (`saved_activations=False`) or, by default, applies the
+kernels' gradient ops to the tensors the taken branch saved
+(`saved_backward`). TensorFlow therefore never differentiates the switch
+itself (whose gradient graph is what made the obvious design build for
+minutes). Each cell is one call of a function shared by every
 cell of its kind, at any width. Weights an architecture does not use get
 exact zeros. Whether a branch holds its operation or calls a function shared
 by every slot is `Executor(operation_calls=...)`: the first where the host
@@ -345,17 +346,18 @@ class Executor:
             (False: functional Case ops). Each operation then runs at about
             its speed in one graph, but the build takes longer and a whole
             step gains little on this CPU (BENCHMARKS.md, "Engine v2").
-        saved_activations: the taken branch returns what its backward reads
-            and the backward applies the kernels' gradient ops to it
-            (`saved_backward`) instead of recomputing the operation: less
-            time, more activation memory (BENCHMARKS.md, "Engine v2").
+        saved_activations: the taken branch returns the outputs of its
+            convolutions and pooling, and the backward applies the kernels'
+            gradient ops to them (`saved_backward`), rerunning only ReLUs and
+            batch norms. False: every operation is recomputed from the slot's
+            input (less activation memory, more time; BENCHMARKS.md, "Engine v2").
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
     def __init__(
-        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False, saved_activations=False
+        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False, saved_activations=True
     ):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)

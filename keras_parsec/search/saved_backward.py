@@ -1,8 +1,7 @@
 """Operations whose forward pass returns what their backward needs, and that backward written by hand.
 
-The executor's switch recomputes the taken operation in its backward pass
-(`keras_parsec.search.executor`). With `Executor(saved_activations=True)` the
-taken branch instead returns the outputs of its costly steps (convolutions,
+By default (`Executor(saved_activations=True)`, `keras_parsec.search.executor`)
+the taken branch of a slot's switch returns the outputs of its costly steps (convolutions,
 pooling), and the backward branch applies the kernels' own gradient ops
 (`FusedBatchNormGradV3`, `DepthwiseConv2dNativeBackprop*`, `Conv2DBackprop*`,
 `AvgPoolGrad`) to them. The cheap steps (ReLU, batch norm) are rerun in the

@@ -14,8 +14,10 @@ infinite on some replica but not all is left out on all of them by running the
 step's train passes again without it (rare, and exact); on one device the
 compiled pass simply does not accumulate it.
 
-Every candidate operation is recomputed in the backward pass (the eager
-engine's `recompute=True`); the stem and cell inputs are not.
+By default the backward pass reads what each sampled operation's forward
+saved (the outputs of its convolutions and pooling) and reruns only its ReLUs
+and batch norms; `recompute=True` recomputes every operation from its input
+instead, for less activation memory (BENCHMARKS.md, "Engine v2").
 """
 
 import keras
@@ -44,8 +46,12 @@ class SuperNet(base_supernet.BaseSuperNet):
         search_space, num_classes, distribution, num_samples, auxiliary_weight:
             as `BaseSuperNet`.
         seed: int seed of the architecture sampler and of the initialisers, or None.
-        recompute: True only: every operation is recomputed in the backward
-            pass (`EagerSuperNet` has other policies).
+        recompute: False (default): the backward reads the outputs of each
+            operation's convolutions and pooling, saved by its forward, and
+            reruns only ReLUs and batch norms (about one fixed architecture's
+            activation memory). True: every operation is recomputed from its
+            input (about 0.7x that memory, slower). `EagerSuperNet` has
+            other policies.
         **kwargs: passed to `keras.Model`.
 
     Raises:
@@ -70,16 +76,17 @@ class SuperNet(base_supernet.BaseSuperNet):
         num_samples=SEARCH_RECIPE.num_samples,
         seed=None,
         auxiliary_weight=0.0,
-        recompute=True,
+        recompute=False,
         **kwargs,
     ):
-        if recompute is not True:
+        if recompute not in (True, False):
             raise errors.invalid_argument(
                 "recompute",
-                "True: the compiled engine recomputes every operation in the backward pass",
+                "False (the backward reads saved activations) or True (it recomputes every operation)",
                 recompute,
                 "leave recompute out, or use keras_parsec.search.EagerSuperNet for another policy",
             )
+        self.recompute = bool(recompute)
         super().__init__(search_space, num_classes, distribution, num_samples, seed, auxiliary_weight, **kwargs)
         self.seed_value = seed
         # Fed with per-replica counts of correct predictions (`_totals`), not with logits.
@@ -105,7 +112,9 @@ class SuperNet(base_supernet.BaseSuperNet):
         self.stem_kernel = self.shared.stem_kernel
         self.classifier_kernel, self.classifier_bias = self.shared.classifier_kernel, self.shared.classifier_bias
         self.cells = self.shared.cells
-        self.executor = executor_lib.Executor(self.shared, dtype=self.compute_dtype)
+        self.executor = executor_lib.Executor(
+            self.shared, dtype=self.compute_dtype, saved_activations=not self.recompute
+        )
         self.replicas = replicas.for_strategy(self.distribute_strategy)
         self._accumulators = [replicas.accumulator_variable(v) for v in self.executor.variables]
         self._log_likelihood = tf.function(self._summed_log_likelihood, autograph=False, reduce_retracing=True)

@@ -24,15 +24,17 @@ def batch(size=4, seed=0):
     return x, y
 
 
-def twin_networks(num_samples, auxiliary_weight=0.0, **compile_kwargs):
-    """An EagerSuperNet and a SuperNet holding the same weights and pi."""
+def twin_networks(num_samples, auxiliary_weight=0.0, recompute=False, **compile_kwargs):
+    """An EagerSuperNet and a SuperNet (with `recompute`) holding the same weights and pi."""
     keras.utils.set_random_seed(0)
     eager = kp.search.EagerSuperNet(
         space(), num_classes=3, num_samples=num_samples, seed=0, recompute=False, auxiliary_weight=auxiliary_weight
     )
     eager.build((None, 8, 8, 1))
     eager.compile(**compile_kwargs)
-    compiled = SuperNet(space(), num_classes=3, num_samples=num_samples, seed=0, auxiliary_weight=auxiliary_weight)
+    compiled = SuperNet(
+        space(), num_classes=3, num_samples=num_samples, seed=0, auxiliary_weight=auxiliary_weight, recompute=recompute
+    )
     compiled.build((None, 8, 8, 1))
     compiled.compile(**compile_kwargs)
     compiled.shared.copy_from_supernet(eager)
@@ -50,8 +52,10 @@ def edge_rows(eager, compiled):
                     yield row, variable.numpy()[source, : len(row)], f"cell {node} {source} {op}"
 
 
-def test_a_search_step_updates_weights_and_pi_as_the_eager_engine():
-    eager, compiled = twin_networks(num_samples=3)
+@pytest.mark.parametrize("recompute", [False, True])  # the backward from saved activations, or recomputing
+def test_a_search_step_updates_weights_and_pi_as_the_eager_engine(recompute):
+    eager, compiled = twin_networks(num_samples=3, recompute=recompute)
+    assert compiled.executor.options.saved_activations is not recompute
     choices = eager.distribution.sample_choices(3, seed=4).numpy()
     eager.sample_choices = compiled.sample_choices = lambda: choices
     x, y = batch()
