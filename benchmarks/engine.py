@@ -32,13 +32,13 @@ flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up steps.")
 flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet.")
 flags.DEFINE_bool("eager", True, "Also measure the eager engine (keras_parsec.search.EagerSuperNet).")
 flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.SuperNet, the default engine).")
-flags.DEFINE_bool("saved", False, "Also measure engine v2 with Executor(saved_activations=True).")
+flags.DEFINE_bool("recomputing", False, "Also measure engine v2 recomputing every operation (recompute=True).")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )
 FLAGS = flags.FLAGS
 
-SEARCH_KINDS = ("parsec", "compiled", "saved")  # a step runs K architectures: its time is divided by K
+SEARCH_KINDS = ("parsec", "compiled", "recomputing")  # a step runs K architectures: its time is divided by K
 
 
 def _run_child(kind, batch, num_samples):
@@ -55,7 +55,7 @@ def _per_architecture(kind, result, cpu=False):
 def main(argv):
     del argv
     k = FLAGS.num_samples
-    chosen = {"parsec": FLAGS.eager, "compiled": FLAGS.compiled, "saved": FLAGS.saved, "darts": FLAGS.darts}
+    chosen = {"parsec": FLAGS.eager, "compiled": FLAGS.compiled, "recomputing": FLAGS.recomputing, "darts": FLAGS.darts}
     kinds = ["fixed"] + [kind for kind, on in chosen.items() if on]
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "

@@ -19,7 +19,7 @@ against the same chain compiled as one graph, forward and forward+backward.
     python benchmarks/engine_breakdown.py                  # paper's search network, batch 64, K=4
     python benchmarks/engine_breakdown.py --num_cells=2 --rounds=2   # quick
     python benchmarks/engine_breakdown.py --engine=compiled --operations=false   # engine v2's passes
-    python benchmarks/engine_breakdown.py --engine=compiled --operations=false --compare_saved --rounds=4
+    python benchmarks/engine_breakdown.py --engine=compiled --operations=false --compare_recompute --rounds=4
 """
 
 import os
@@ -34,7 +34,7 @@ import measure  # noqa: E402  (benchmarks/measure.py, next to this file)
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 6, "Rounds; each times every case once, in turn.")
 flags.DEFINE_bool("operations", True, "Also print the per-operation table.")
-flags.DEFINE_bool("compare_saved", False, "With --engine=compiled: also Executor(saved_activations=True).")
+flags.DEFINE_bool("compare_recompute", False, "With --engine=compiled: also SuperNet(recompute=True)'s passes.")
 flags.DEFINE_enum(
     "engine", "eager", ["eager", "compiled"], "The engine whose passes are timed: EagerSuperNet or SuperNet (v2)."
 )
@@ -90,22 +90,20 @@ def pass_cases(net, x, y, pool):
 def compiled_pass_cases(eager, x, y, pool):
     """`pass_cases` for engine v2 (`SuperNet`): its compiled passes, on the same weights and architectures.
 
-    With `--compare_saved`, also the passes of `Executor(saved_activations=True)`.
+    With `--compare_recompute`, also the passes of `SuperNet(recompute=True)` (every operation recomputed).
     """
     import tensorflow as tf
 
-    from keras_parsec.search import Executor, SuperNet
+    from keras_parsec.search import SuperNet
 
     architectures = [tf.constant(a, tf.int32) for a in pool]
     weight = tf.constant(0.25)
 
-    def engine(**options):
-        net = SuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=len(pool), seed=0)
+    def engine(recompute=False):
+        net = SuperNet(eager.search_space, measure.NUM_CLASSES, num_samples=len(pool), seed=0, recompute=recompute)
         net.build(x.shape)
         net.compile()
         net.shared.copy_from_supernet(eager)
-        if options:
-            net.executor = Executor(net.shared, **options)  # before the first trace
         net.skip_zero_weights = False
         net.sample_choices = lambda: pool
         return net
@@ -126,8 +124,8 @@ def compiled_pass_cases(eager, x, y, pool):
         }
 
     cases = one_graph_cases(eager, x, y, pool) | passes(engine())
-    if FLAGS.compare_saved:
-        cases |= passes(engine(saved_activations=True), ", saved activations")
+    if FLAGS.compare_recompute:
+        cases |= passes(engine(recompute=True), ", recomputing")
     return cases
 
 

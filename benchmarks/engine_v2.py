@@ -11,7 +11,7 @@ and the Python-to-runtime calls of one step of each engine (TensorFlow's
 
     python benchmarks/engine_v2.py --image_size=4 --batch_size=2     # the host floor
     python benchmarks/engine_v2.py                                   # the paper's search network
-    python benchmarks/engine_v2.py --compare_saved                   # and the backward from saved activations
+    python benchmarks/engine_v2.py --compare_recompute               # and the backward that recomputes
 """
 
 import os
@@ -42,10 +42,10 @@ flags.DEFINE_bool(
     "with --compare_branches both calling and holding the operations.",
 )
 flags.DEFINE_bool(
-    "compare_saved",
+    "compare_recompute",
     False,
-    "Also engine v2 with a backward that reads saved activations instead of recomputing "
-    "(Executor(saved_activations=True)); with --compare_branches both calling and holding the operations.",
+    "Also engine v2 with a backward that recomputes every operation instead of reading saved activations "
+    "(SuperNet(recompute=True)); with --compare_branches both calling and holding the operations.",
 )
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
@@ -103,11 +103,11 @@ def main(argv):
         engines["lowered_held"] = engine_v2(operation_calls=False, lowered=True)
     elif FLAGS.compare_lowered:
         engines["lowered"] = engine_v2(lowered=True)
-    if FLAGS.compare_saved and FLAGS.compare_branches:
-        engines["saved_calls"] = engine_v2(operation_calls=True, saved_activations=True)
-        engines["saved_held"] = engine_v2(operation_calls=False, saved_activations=True)
-    elif FLAGS.compare_saved:
-        engines["saved"] = engine_v2(saved_activations=True)
+    if FLAGS.compare_recompute and FLAGS.compare_branches:
+        engines["recompute_calls"] = engine_v2(operation_calls=True, saved_activations=False)
+        engines["recompute_held"] = engine_v2(operation_calls=False, saved_activations=False)
+    elif FLAGS.compare_recompute:
+        engines["recompute"] = engine_v2(saved_activations=False)
     if FLAGS.static_width:
         engines["compiled_static"] = engine_v2(open_width=False)
     chosen = pool[:k]

@@ -268,16 +268,16 @@ def child_darts(batch, num_samples, config):
     return {"first_step_s": first, "step_s": median, "cpu_step_s": cpu}
 
 
-def child_saved(batch, num_samples, config):
-    """`child_compiled` with the backward reading saved activations (`Executor(saved_activations=True)`)."""
-    return child_compiled(batch, num_samples, config, saved_activations=True)
+def child_recomputing(batch, num_samples, config):
+    """`child_compiled` with a backward that recomputes every operation (`SuperNet(recompute=True)`)."""
+    return child_compiled(batch, num_samples, config, saved_activations=False)
 
 
 CHILDREN = {
     "fixed": child_fixed,
     "parsec": child_parsec,
     "compiled": child_compiled,
-    "saved": child_saved,
+    "recomputing": child_recomputing,
     "darts": child_darts,
 }
 
