@@ -98,6 +98,12 @@ def command_search(args):
     }
     print(f"\nBest genotype (mode of p(alpha | pi), trial {best_trial.trial_id}):\n  {genotype}")
     print(f"Mode validation accuracy: {best_trial.score:.4f}   entropy: {history['entropy'][-1]:.3f} nats")
+    if history.get("effective_sample_size"):
+        print(
+            f"Effective sample size in the last epoch: {history['effective_sample_size'][-1]:.2f} of K="
+            f"{args.num_samples} (near 1: each step's importance weights pick out one sampled architecture; "
+            "near K: they cannot tell the samples apart, and pi learns no more than a K=1 null run)"
+        )
     print(f"Files:\n  project    {project}")
     for name, path in written.items():
         if path:

@@ -36,6 +36,8 @@ def searched(tmp_path_factory):
 def test_search_reports_the_best_genotype_and_every_file(searched):
     tmp_path, stdout = searched
     assert "Best genotype" in stdout and "Mode validation accuracy" in stdout
+    ess, k = stdout.split("Effective sample size in the last epoch: ")[1].split(" (")[0].split(" of K=")
+    assert k == "4" and 1.0 <= float(ess) <= 4.0  # between one sample taking all the weight and uniform weights
     project = tmp_path / "runs" / "digits"
     for name in ("best_genotype.json", "best_distribution.json", "best_genotype.png", "search.png", "oracle.json"):
         assert (project / name).exists(), name
