@@ -206,7 +206,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
         sizes = [saved_backward.saved_count(op, stride) if hand else 0 for hand, (*_, op, stride) in zip(hands, cases)]
         most = max(sizes)
 
-        def forward_branch(g, o, op, stride, hand, size):
+        def forward_branch(g, o, op, stride, hand):
             function = _operation("saving" if hand else "forward", op, stride, dtype, width, calls)
             if not options.saved_activations:
                 return lambda: function(xs[g], row(o, op, stride))
@@ -217,7 +217,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
 
             return run_branch
 
-        branches = [forward_branch(*case, hand, size) for case, hand, size in zip(cases, hands, sizes)]
+        branches = [forward_branch(*case, hand) for case, hand in zip(cases, hands)]
         outputs = switch_case(branch, branches, lowered)
         y, saved = (outputs[0], outputs[1:]) if options.saved_activations else (outputs, ())
 
