@@ -1,7 +1,7 @@
 """One operation inside a switch, against the same operation in one graph: what the branch itself costs.
 
 A chain of ten copies of an operation (batch 64, 32x32x16, stride 1), each copy
-picked by a switch over the space's operations (`executor.switch_case`), the
+picked by a switch over the space's operations (`cells.switch_case`), the
 index a tensor, in four ways: branches holding the operations or calling one
 shared function per operation, as functional Case ops or lowered to
 Switch/Merge (`Executor(operation_calls=..., lowered=...)`). Against the chain
@@ -25,7 +25,7 @@ def cases_for(op):
     import tensorflow as tf
 
     from keras_parsec import space
-    from keras_parsec.search import executor, ops
+    from keras_parsec.search import cells, ops
 
     names = [o for o in space.OPERATIONS if o != "none"]
     x = tf.random.normal([BATCH, SIZE, SIZE, CHANNELS])
@@ -46,7 +46,7 @@ def cases_for(op):
 
         def chain(x, ws):
             for _ in range(LENGTH):
-                x = executor.switch_case(index, [lambda o=o, x=x: functions[o](x, ws[o]) for o in names], lowered)
+                x = cells.switch_case(index, [lambda o=o, x=x: functions[o](x, ws[o]) for o in names], lowered)
             return x
 
         return chain

@@ -7,7 +7,7 @@ when one of them disappears, changes its signature or is no longer called.
 Callers import from here and touch no private upstream name themselves.
 
 The one private TensorFlow API, `cond_v2.indexed_case`, stays beside the code
-that needs it in `search/executor.py`, tested in tests/search/test_executor.py.
+that needs it in `search/cells.py`, tested in tests/search/test_cells.py.
 """
 
 # ------------------------------------------------------------------ Keras

@@ -6,9 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_parsec as kp
-from keras_parsec.search import Executor, SharedWeights
+from keras_parsec.search import Executor, SharedWeights, operation_functions
 from keras_parsec.search import eager_passes as supernet_lib
-from keras_parsec.search import executor as executor_lib
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
 
@@ -126,18 +125,8 @@ def test_cells_of_every_width_share_one_function_per_kind():
     _, _, executor = twins(search_space)
     x, _ = batch()
     executor.logits(x, kp.ArchitectureDistribution(search_space).sample_choices(1, seed=0).numpy()[0])
-    cells = [key for key in executor_lib._FUNCTIONS if key[0] == "cell" and key[1] == search_space]
+    cells = [key for key in operation_functions.FUNCTIONS if key[0] == "cell" and key[1] == search_space]
     assert sorted(key[2] for key in cells) == [False, True]
-
-
-def test_the_private_case_builder_the_executor_relies_on_still_exists():
-    # keras_parsec.search.executor builds its switches with TensorFlow's private
-    # cond_v2.indexed_case(lower_using_switch_merge=False); if an upgrade moves it, say so here.
-    from tensorflow.python.ops import cond_v2
-
-    pick = tf.function(lambda i: executor_lib.switch_case(i, [lambda: tf.constant(1.0), lambda: tf.constant(2.0)]))
-    assert float(pick(tf.constant(1))) == 2.0
-    assert "lower_using_switch_merge" in cond_v2.indexed_case.__code__.co_varnames
 
 
 def assert_same_passes(first, second, search_space, seed):
@@ -173,6 +162,6 @@ def test_saved_activations_compute_what_recomputation_does(operation_calls):
     search_space = space()  # pools, skip (recomputed), separable and dilated convolutions, at both strides
     _, weights, _ = twins(search_space)
     saving = Executor(weights, operation_calls=operation_calls, saved_activations=True)
-    recomputing = Executor(weights, operation_calls=operation_calls)
+    recomputing = Executor(weights, operation_calls=operation_calls, saved_activations=False)
     assert_same_passes(saving, recomputing, search_space, seed=11)
     assert saving.traces == {"logits": 1, "gradients": 1}
