@@ -30,6 +30,12 @@ from keras_parsec.search import executor as executor_lib
 from keras_parsec.search import weights as weights_lib
 from keras_parsec.search.recipe import SEARCH_RECIPE
 
+# A step's search-batch forwards run up to this many per compiled call, so that
+# one pass's operations fill the cores another leaves idle; bounded so that a
+# large K does not hold every forward's activations at once (BENCHMARKS.md,
+# "One backward per cell").
+FORWARDS_PER_CALL = 4
+
 
 class SuperNet(base_supernet.BaseSuperNet):
     """Weight-sharing DARTS network trained by PARSEC's Algorithm 1, its passes compiled once.
@@ -118,6 +124,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         self.replicas = replicas.for_strategy(self.distribute_strategy)
         self._accumulators = [replicas.accumulator_variable(v) for v in self.executor.variables]
         self._log_likelihood = tf.function(self._summed_log_likelihood, autograph=False, reduce_retracing=True)
+        self._log_likelihoods = tf.function(self._summed_log_likelihoods, autograph=False, reduce_retracing=True)
         self._zero = tf.function(self._zero_accumulators, autograph=False)
         self._evaluate = tf.function(self._evaluation_totals, autograph=False, reduce_retracing=True)
         self.built = True
@@ -133,12 +140,40 @@ class SuperNet(base_supernet.BaseSuperNet):
         return self._log_likelihood(images, labels, tf.constant(np.asarray(choices), tf.int32))
 
     def search_log_likelihoods(self, images, labels, choices):
-        """[K] summed log-likelihoods of a search batch, one compiled forward each."""
-        return tf.stack([self.log_likelihood(images, labels, c) for c in choices])
+        """[K] summed log-likelihoods of a search batch, `FORWARDS_PER_CALL` forwards per compiled call."""
+        architectures = [tf.constant(np.asarray(c), tf.int32) for c in choices]
+        return self._search_scores(replicas.OneDevice(), images, labels, architectures)
+
+    def _search_scores(self, run, images, labels, architectures):
+        """[len(architectures)] summed log-likelihoods on a search batch, summed over `run`'s replicas (line 8).
+
+        The architectures go `FORWARDS_PER_CALL` (at most K) to a call; the
+        last call's empty places repeat its first architecture and are not computed.
+        """
+        size = min(FORWARDS_PER_CALL, self.num_samples)
+        calls = []
+        for start in range(0, len(architectures), size):
+            chunk = architectures[start : start + size]
+            stacked = tf.stack(chunk + chunk[:1] * (size - len(chunk)))
+            calls.append(run.run(self._log_likelihoods, images, labels, stacked, tf.constant(len(chunk), tf.int32)))
+        return tf.reshape(run.sum_stacked(calls), [-1])[: len(architectures)]
 
     def _summed_log_likelihood(self, images, labels, choices):
         """log p(y | X, v, alpha) of this replica's share of a search batch (Algorithm 1, line 8)."""
         return -tf.reduce_sum(ops.cross_entropy(labels, self.executor.pass_logits(images, choices)))
+
+    def _summed_log_likelihoods(self, images, labels, choices, count):
+        """`_summed_log_likelihood` of the first `count` architectures of `choices` [n, 2, N, 2]; 0 for the rest."""
+        return tf.stack(
+            [
+                tf.cond(
+                    index < count,
+                    lambda c=c: self._summed_log_likelihood(images, labels, c),
+                    lambda: tf.constant(0.0),
+                )
+                for index, c in enumerate(tf.unstack(choices))
+            ]
+        )
 
     def _accumulate_gradients(self, images, labels, choices, weight):
         """One train pass on this replica's share: adds `weight` x the gradient of its summed loss.
@@ -188,7 +223,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         choices = self.sample_choices()
         distinct, first, inverse = algorithm.distinct_architectures(choices)
         architectures = [tf.constant(a, tf.int32) for a in distinct]
-        scores = run.sum_stacked([run.run(self._log_likelihood, x_search, y_search, a) for a in architectures])
+        scores = self._search_scores(run, x_search, y_search, architectures)
         weights, merged, skip = algorithm.merged_weights(
             tf.gather(scores, inverse), first, inverse, self.budget_log_factors(choices, y_search)
         )

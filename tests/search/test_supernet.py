@@ -100,7 +100,7 @@ def test_every_architecture_runs_through_one_trace():
         choices = compiled.distribution.sample_choices(4, seed=seed).numpy()
         compiled.sample_choices = lambda choices=choices: choices
         compiled.train_step(((x, y), (x, y)))
-    assert compiled._log_likelihood.experimental_get_tracing_count() == 1
+    assert compiled._log_likelihoods.experimental_get_tracing_count() == 1
     assert compiled._accumulate.experimental_get_tracing_count() == 1
 
 

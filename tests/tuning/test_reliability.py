@@ -656,7 +656,7 @@ def traced_functions(net):
     """How many functions `net` has traced: the eager engine's compiled pieces, or the compiled engine's traces."""
     if isinstance(net, kp.search.EagerSuperNet):
         return len(net._compiled)
-    functions = [net._log_likelihood, net._accumulate, net._zero, net._masked_sgd._from_variables]
+    functions = [net._log_likelihoods, net._accumulate, net._zero, net._masked_sgd._from_variables]
     return sum(f.experimental_get_tracing_count() for f in functions)
 
 
