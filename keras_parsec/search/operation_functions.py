@@ -25,10 +25,13 @@ def channels(x):
 
 
 def unpack(row, operation, width, stride):
-    """The weights of `operation` as tensors, sliced from its packed row."""
-    return [
-        tf.reshape(row[start:stop], shape) for shape, start, stop in weights_lib.weight_layout(operation, width, stride)
-    ]
+    """The weights of `operation` as tensors, split from the start of its packed row (one op, not a slice each)."""
+    layout = weights_lib.weight_layout(operation, width, stride)
+    if not layout:
+        return []
+    sizes = [stop - start for _, start, stop in layout]
+    parts = tf.split(row, tf.stack(sizes + [tf.size(row) - layout[-1][2]]), num=len(sizes) + 1)
+    return [tf.reshape(part, shape) for part, (shape, _, _) in zip(parts, layout)]
 
 
 def leading_row(packed, operation, width, stride):
