@@ -24,6 +24,7 @@ import measure  # noqa: E402
 
 measure.define_network_flags()
 flags.DEFINE_integer("top", 30, "Ops printed, the costliest first.")
+flags.DEFINE_bool("fixed", True, "Also profile each architecture's forward and backward compiled as one graph.")
 FLAGS = flags.FLAGS
 
 # Trace events of the runtime itself rather than of a kernel.
@@ -73,14 +74,40 @@ def main(argv):
         net._zero()
         return [net._accumulate(x, y, a, weight) for a in architectures]
 
-    results = {}
-    for name, options in (("recomputing", {"saved_activations": False}), ("saved", {})):
+    def fixed_passes():
+        """Each architecture's forward and backward compiled as its own graph: training one fixed network."""
+        from keras_parsec.search import ops
+
+        def graph(architecture):
+            variables = eager.architecture_variables(architecture)
+
+            @tf.function(autograph=False)
+            def forward_backward():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(ops.cross_entropy(y, eager.architecture_logits(x, architecture)))
+                return tape.gradient(loss, variables)
+
+            return forward_backward
+
+        graphs = [graph(a) for a in pool[:k]]
+        return lambda: [g() for g in graphs]
+
+    def engine_passes(**options):
         net = engine(**options)
-        passes(net)  # build and warm up outside the trace
-        passes(net)
+        return lambda: passes(net)
+
+    cases = {"recomputing": lambda: engine_passes(saved_activations=False), "saved": engine_passes}
+    if FLAGS.fixed:
+        cases = {"fixed": fixed_passes} | cases
+    results, walls = {}, {}
+    for name, make in cases.items():
+        run_passes = make()
+        run_passes()  # build and warm up outside the trace
+        run_passes()
+        walls[name] = measure._timed(run_passes, 1, 3)[1]
         directory = tempfile.mkdtemp(prefix=f"profile_{name}_")
         tf.profiler.experimental.start(directory)
-        passes(net)
+        run_passes()
         tf.profiler.experimental.stop()
         results[name] = kernel_times(sorted(glob.glob(f"{directory}/**/*.xplane.pb", recursive=True))[-1])
     print(
@@ -89,6 +116,7 @@ def main(argv):
     )
     totals = {n: sum(t for op, (t, _) in r.items() if op not in NOT_KERNELS) for n, r in results.items()}
     print("kernel time: " + ", ".join(f"{n} {t:.0f} ms" for n, t in totals.items()))
+    print("wall time, median of 3 before the trace: " + ", ".join(f"{n} {t * 1e3:.0f} ms" for n, t in walls.items()))
     ops = set().union(*results.values()) - NOT_KERNELS
     ranked = sorted(ops, key=lambda op: -max(r.get(op, (0, 0))[0] for r in results.values()))
     print(f"{'op':48s}" + "".join(f"{n:>24s}" for n in results))
