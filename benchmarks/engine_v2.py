@@ -26,6 +26,7 @@ import measure  # noqa: E402
 
 measure.define_network_flags()
 flags.DEFINE_integer("rounds", 5, "Timing rounds (every case once per round).")
+flags.DEFINE_bool("eager", True, "Also time the eager engine (EagerSuperNet), the slowest case.")
 flags.DEFINE_bool(
     "static_width", False, "Also engine v2 with one cell function per kind and width (Executor(open_width=False))."
 )
@@ -38,8 +39,9 @@ flags.DEFINE_bool(
 flags.DEFINE_bool(
     "compare_lowered",
     False,
-    "Also engine v2 with its switches lowered to Switch/Merge nodes (Executor(lowered=True)); "
-    "with --compare_branches both calling and holding the operations.",
+    "Also engine v2 with its switches lowered the other way from the device's default (lowered to Switch/Merge "
+    "on a CPU, functional Case ops on a GPU: Executor(lowered=...)); with --compare_branches both calling "
+    "and holding the operations.",
 )
 flags.DEFINE_bool(
     "compare_recompute",
@@ -73,6 +75,7 @@ def count_runtime_calls(step):
 def main(argv):
     del argv
     import keras
+    import tensorflow as tf
 
     from keras_parsec.search import SuperNet as CompiledSuperNet
 
@@ -92,17 +95,20 @@ def main(argv):
             net.executor = Executor(net.shared, **executor_options)  # before the first trace
         return net
 
-    engines = {"eager": eager}
+    engines = {"eager": eager} if FLAGS.eager else {}
     if FLAGS.compare_branches:
         engines["compiled_calls"] = engine_v2(operation_calls=True)
         engines["compiled_held"] = engine_v2(operation_calls=False)
     else:
         engines["compiled"] = engine_v2()
+    # The default lowers the switches where no GPU is visible; --compare_lowered adds the other way.
+    other = bool(tf.config.list_physical_devices("GPU"))
+    other_name = "lowered" if other else "functional"
     if FLAGS.compare_lowered and FLAGS.compare_branches:
-        engines["lowered_calls"] = engine_v2(operation_calls=True, lowered=True)
-        engines["lowered_held"] = engine_v2(operation_calls=False, lowered=True)
+        engines[f"{other_name}_calls"] = engine_v2(operation_calls=True, lowered=other)
+        engines[f"{other_name}_held"] = engine_v2(operation_calls=False, lowered=other)
     elif FLAGS.compare_lowered:
-        engines["lowered"] = engine_v2(lowered=True)
+        engines[other_name] = engine_v2(lowered=other)
     if FLAGS.compare_recompute and FLAGS.compare_branches:
         engines["recompute_calls"] = engine_v2(operation_calls=True, saved_activations=False)
         engines["recompute_held"] = engine_v2(operation_calls=False, saved_activations=False)
@@ -136,7 +142,9 @@ def main(argv):
         "runtime calls per step (fixed: its K steps): "
         + ", ".join(f"{n} {count_runtime_calls(step)}" for n, step in cases.items())
     )
+    steal = measure.steal_seconds()
     wall, cpu = measure.interleaved(cases, FLAGS.rounds, warmup=1)
+    steal = measure.steal_seconds() - steal
     for r in range(FLAGS.rounds):
         print(f"  round {r}: " + ", ".join(f"{n}/fixed {wall[n][r] / wall['fixed'][r]:.2f}" for n in engines))
     fixed = np.median(wall["fixed"]) / k
@@ -146,12 +154,15 @@ def main(argv):
         cpu_ratios = [c / f for c, f in zip(cpu[name], cpu["fixed"])]
         print(f"{name:28s} {np.median(wall[name]) / k:8.3f} {np.median(ratios):8.2f} {np.median(cpu_ratios):12.2f}")
     peak = measure.peak_rss_mb()
-    print(f"(fixed: {fixed:.3f} s per architecture); peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"(fixed: {fixed:.3f} s per architecture); peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.2f}; "
+        f"CPU steal during the rounds {steal:.1f} s"
+    )
     if FLAGS.memory_batches:
-        gpu_memory_per_example(engines, chosen, optimizer, [int(b) for b in FLAGS.memory_batches])
+        gpu_memory_per_example(eager, engines, chosen, optimizer, [int(b) for b in FLAGS.memory_batches])
 
 
-def gpu_memory_per_example(engines, chosen, optimizer, batches):
+def gpu_memory_per_example(eager, engines, chosen, optimizer, batches):
     """Slope of peak GPU memory over batch size, per engine: the activation memory per example.
 
     The fixed case is the heaviest of the K architectures, each trained alone.
@@ -173,7 +184,7 @@ def gpu_memory_per_example(engines, chosen, optimizer, batches):
             run()
             return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
-        fixed_steps = [measure.compiled_train_step(engines["eager"], x, y, a, optimizer) for a in chosen]
+        fixed_steps = [measure.compiled_train_step(eager, x, y, a, optimizer) for a in chosen]
         for step in fixed_steps:
             step()  # build outside the measured peak
         peaks["fixed"].append(max(peak(step) for step in fixed_steps))

@@ -69,6 +69,19 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def steal_seconds():
+    """CPU time the hypervisor gave to other machines so far (Linux), in seconds; 0.0 where unknown.
+
+    On a shared virtual machine a high steal during a timing run means its wall
+    times are slowed unevenly: printed beside the load with every timing.
+    """
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _setup(batch, num_samples, config):
     import tensorflow as tf
 

@@ -19,11 +19,13 @@ graph traced and differentiated is that of one cell of each kind.
 import tensorflow as tf
 
 # Private TensorFlow API, isolated here: `tf.switch_case` with the choice of
-# lowering to Switch/Merge (`tf.switch_case` lowers outside XLA). Lowered, every
-# untaken branch's nodes run as dead tensors and the first call optimises the
-# whole lowered graph; kept functional (the default), only the taken branch
-# runs and the 8-cell passes build faster (BENCHMARKS.md). Upstream: tensorflow/python/ops/cond_v2.py `indexed_case`
-# (TF 2.16-2.21); tests/search/test_cells.py fails loudly if it moves.
+# lowering to Switch/Merge (`tf.switch_case` lowers outside XLA). Lowered (the
+# default on a CPU), every untaken branch's nodes run as dead tensors, the first
+# call optimises the whole lowered graph and oneDNN's rewrites reach every
+# operation; kept functional (the default on a GPU), only the taken branch runs
+# as a function of its own and the passes build faster (BENCHMARKS.md).
+# Upstream: tensorflow/python/ops/cond_v2.py `indexed_case` (TF 2.16-2.21);
+# tests/search/test_cells.py fails loudly if it moves.
 from tensorflow.python.ops import cond_v2
 
 from keras_parsec.search import operation_functions as functions

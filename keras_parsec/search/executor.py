@@ -62,9 +62,10 @@ class Executor:
             a functional Case branch run without TensorFlow's oneDNN rewrite,
             several times slower, while called functions get it.
         lowered: lower the switches to Switch/Merge nodes of the cell's graph
-            (False: functional Case ops). Each operation then runs at about
-            its speed in one graph, but the build takes longer and a whole
-            step gains little on this CPU (BENCHMARKS.md, "Engine v2").
+            instead of keeping them functional Case ops. None (default): only
+            where no GPU is visible. Lowered, each operation runs at about its
+            speed in one graph and the step is faster on a CPU, but the build
+            takes longer (BENCHMARKS.md, "One backward per cell").
         saved_activations: the taken branch returns the outputs of its
             convolutions and pooling, and the backward applies the kernels'
             gradient ops to them (`saved_backward`), rerunning only ReLUs and
@@ -76,12 +77,13 @@ class Executor:
     """
 
     def __init__(
-        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=False, saved_activations=True
+        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=None, saved_activations=True
     ):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
-        if operation_calls is None:
-            operation_calls = not tf.config.list_physical_devices("GPU")
+        on_cpu = not tf.config.list_physical_devices("GPU")
+        operation_calls = on_cpu if operation_calls is None else operation_calls
+        lowered = on_cpu if lowered is None else lowered
         self.options = Options(bool(open_width), bool(operation_calls), bool(lowered), bool(saved_activations))
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}

@@ -138,11 +138,12 @@ def assert_same_passes(first, second, search_space, seed):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_branches_that_call_shared_functions_compute_what_branches_holding_the_operations_do():
+@pytest.mark.parametrize("lowered", [False, True])
+def test_branches_that_call_shared_functions_compute_what_branches_holding_the_operations_do(lowered):
     search_space = space()
     net, weights, held = twins(search_space)
-    calling = Executor(weights, operation_calls=True)
-    held = Executor(weights, operation_calls=False)
+    calling = Executor(weights, operation_calls=True, lowered=lowered)
+    held = Executor(weights, operation_calls=False, lowered=lowered)
     assert_same_passes(calling, held, search_space, seed=5)
     assert calling.options.operation_calls and not held.options.operation_calls
 
@@ -151,7 +152,7 @@ def test_switches_lowered_to_switch_merge_compute_what_functional_case_ops_do():
     search_space = space()
     _, weights, functional = twins(search_space)
     lowered = Executor(weights, operation_calls=True, lowered=True)
-    functional = Executor(weights, operation_calls=True)
+    functional = Executor(weights, operation_calls=True, lowered=False)
     assert_same_passes(lowered, functional, search_space, seed=7)
     assert lowered.options.lowered and not functional.options.lowered
     assert lowered.traces["logits"] == 1  # one trace for both architectures, lowered or not
@@ -165,3 +166,11 @@ def test_saved_activations_compute_what_recomputation_does(operation_calls):
     recomputing = Executor(weights, operation_calls=operation_calls, saved_activations=False)
     assert_same_passes(saving, recomputing, search_space, seed=11)
     assert saving.traces == {"logits": 1, "gradients": 1}
+
+
+def test_the_defaults_follow_the_device_calls_and_lowered_switches_only_without_a_gpu():
+    _, weights, executor = twins(space())
+    on_cpu = not tf.config.list_physical_devices("GPU")
+    assert executor.options.operation_calls == on_cpu and executor.options.lowered == on_cpu
+    assert executor.options.saved_activations and executor.options.open_width
+    assert not Executor(weights, lowered=False).options.lowered
