@@ -2,9 +2,10 @@
 
 Same method as the eager baseline `EagerSuperNet` (sampling, merged repeats,
 importance weights, NaN handling, the pi update: `search.algorithm`); what
-changes is how a pass runs. A search-batch forward is one call (`Executor`), a train pass with
-its weighted gradient accumulation is one call, and the update of every shared
-weight is one call (`updates.MaskedSGD`). Measured in BENCHMARKS.md ("Engine v2").
+changes is how a pass runs. Up to four search-batch forwards are one call
+(`Executor`), a train pass with its weighted gradient accumulation is one call,
+and the update of every shared weight is one call (`updates.MaskedSGD`).
+Measured in BENCHMARKS.md ("Engine v2").
 
 The step is written once for one device and for the replicas of a
 `tf.distribute` strategy; `search.replicas` is the only difference. Each
