@@ -48,9 +48,9 @@ def switch_case(index, branches, lowered=False):
     return cond_v2.indexed_case(index, branches, lower_using_switch_merge=lowered)
 
 
-def _padded(tensors, count, dtype):
-    """`tensors` followed by empty rank-4 tensors of `dtype` up to `count`: every branch of a switch returns as many."""
-    return list(tensors) + [tf.zeros([0] * 4, dtype) for _ in range(count - len(tensors))]
+def _padded(tensors, count, dtype, rank=4):
+    """`tensors` followed by empty tensors of `dtype` up to `count`: every branch of a switch returns as many."""
+    return list(tensors) + [tf.zeros([0] * rank, dtype) for _ in range(count - len(tensors))]
 
 
 def _switch(index, tensors, lowered):
@@ -94,37 +94,41 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
     if len(groups) == 2:
         branch += len(operations) * tf.cast(source >= NUM_CELL_INPUTS, tf.int32)
     cases = [(g, o, op, stride) for g, (_, _, stride) in enumerate(groups) for o, op in enumerate(operations)]
-    # Per case, whether its backward reads saved tensors (`saved_backward`), and how many its forward saves.
+    # Per case, whether its backward reads saved tensors (`saved_backward`), how many activations its forward
+    # saves, and how many float32 tensors of context it returns; branches return the most of each, padded.
     hands = [options.saved_activations and saved_backward.chain(op, stride) is not None for *_, op, stride in cases]
     sizes = [saved_backward.saved_count(op, stride) if hand else 0 for hand, (*_, op, stride) in zip(hands, cases)]
-    most = max(sizes)
+    contexts = [saved_backward.context_count(op, s) if hand else 0 for hand, (*_, op, s) in zip(hands, cases)]
+    most, most_context = max(sizes), max(contexts)
 
     def row(o, op, stride):
         return functions.leading_row(tf.gather(edges[o], source), op, functions.channels(states[1]), stride)
 
-    def forward_branch(g, o, op, stride, hand):
+    def forward_branch(g, o, op, stride, hand, size):
         function = functions.operation_function("saving" if hand else "forward", op, stride, dtype, width, calls)
 
         def run_branch():
             if not options.saved_activations:
                 return function(inputs[g], row(o, op, stride))
             y, *saved = function(inputs[g], row(o, op, stride)) if hand else [function(inputs[g], row(o, op, stride))]
-            return [y, *_padded(saved, most, dtype)]
+            return [y, *_padded(saved[:size], most, dtype), *_padded(saved[size:], most_context, tf.float32, 1)]
 
         return run_branch
 
-    outputs = switch_case(branch, [forward_branch(*case, hand) for case, hand in zip(cases, hands)], lowered)
+    branches = [forward_branch(*case, hand, size) for case, hand, size in zip(cases, hands, sizes)]
+    outputs = switch_case(branch, branches, lowered)
     y, saved = (outputs[0], outputs[1:]) if options.saved_activations else (outputs, ())
+    saved, context = saved[:most], saved[most:]
 
     def backward(dy):
-        def backward_branch(g, o, op, stride, hand, size):
+        def backward_branch(g, o, op, stride, hand, size, context_size):
             function = functions.operation_function(
                 "saved_gradient" if hand else "gradient", op, stride, dtype, width, calls
             )
 
             def run_branch():
                 if hand:
-                    dx, drow = function(row(o, op, stride), inputs[g], dy, *saved[:size])
+                    dx, drow = function(row(o, op, stride), inputs[g], dy, *saved[:size], *context[:context_size])
                 else:
                     dx, drow = function(inputs[g], row(o, op, stride), dy)
                 grads = [dx if i == g else tf.zeros([0] * 4, dtype) for i in range(len(inputs))]
@@ -136,7 +140,7 @@ def _slot(states, edges, source, op_index, reduction, operations, dtype, options
 
             return run_branch
 
-        branches = [backward_branch(*case, hand, size) for case, hand, size in zip(cases, hands, sizes)]
+        branches = [backward_branch(*case, *counts) for case, *counts in zip(cases, hands, sizes, contexts)]
         gradients = switch_case(branch, branches, lowered)
         return gradients[: len(inputs)], gradients[len(inputs) :]
 

@@ -63,21 +63,23 @@ def _gradient(operation, stride):
 
 
 def _saving(operation, stride):
-    """`(x, row) -> (y, *saved)`: `_forward` and the tensors `saved_backward` reads besides `x`."""
+    """`(x, row) -> (y, *saved, *context)`: `_forward` and the tensors `saved_backward` reads besides `x`."""
 
     def saving(x, row):
-        y, saved = saved_backward.forward(operation, stride, x, unpack(row, operation, channels(x), stride))
-        return (y, *saved)
+        y, saved, context = saved_backward.forward(operation, stride, x, unpack(row, operation, channels(x), stride))
+        return (y, *saved, *context)
 
     return saving
 
 
 def _saved_gradient(operation, stride):
-    """`(row, x, dy, *saved) -> (dx, drow)`: the vector-Jacobian product from `x` and `_saving`'s tensors."""
+    """`(row, x, dy, *saved, *context) -> (dx, drow)`: the vector-Jacobian product from `x` and `_saving`'s tensors."""
+    count = saved_backward.saved_count(operation, stride)
 
-    def gradient(row, x, dy, *saved):
+    def gradient(row, x, dy, *tensors):
         weights = unpack(row, operation, channels(dy), stride)
-        dx, d_weights = saved_backward.backward(operation, stride, x, list(saved), weights, dy)
+        saved, context = list(tensors[:count]), list(tensors[count:])
+        dx, d_weights = saved_backward.backward(operation, stride, x, saved, context, weights, dy)
         drow = tf.concat([tf.reshape(d, [-1]) for d in d_weights], 0) if d_weights else tf.zeros_like(row)
         return dx, drow
 
@@ -98,6 +100,7 @@ def concrete(kind, operation, stride, dtype, width):
         if kind == "saved_gradient":
             count = saved_backward.saved_count(operation, stride)
             specs = [row_spec, x_spec, x_spec] + [tf.TensorSpec([None] * 4, dtype)] * count
+            specs += [tf.TensorSpec(None, tf.float32)] * saved_backward.context_count(operation, stride)
         else:
             specs = [x_spec, row_spec] + ([x_spec] if kind == "gradient" else [])
         python_function = KINDS[kind](operation, stride)

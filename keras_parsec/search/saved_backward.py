@@ -8,7 +8,11 @@ pooling), and the backward branch applies the kernels' own gradient ops
 backward from the saved tensor before them: they are memory-bound, and their
 gradients run faster on inputs still in cache than on saved ones, while
 saving them would double what a slot keeps (BENCHMARKS.md, "A hand-written
-backward from saved activations"). Each operation is a chain of primitives;
+backward from saved activations"). The chain's last step is the exception:
+only its context is needed (a batch norm's statistics, a few floats per
+channel), so the forward returns that context and the backward does not
+rerun it (BENCHMARKS.md, "The last batch norm keeps its statistics").
+Each operation is a chain of primitives;
 `chain(operation, stride)` is None for those that keep recomputation:
 `skip_connect` (free at stride 1, `factorized_reduce` at stride 2) and max
 pooling, whose oneDNN gradient needs the workspace of a forward in the same
@@ -192,9 +196,15 @@ def _segments(steps):
 
 
 def saved_count(operation, stride):
-    """How many tensors the forward of `chain` saves: one per segment after the first (0 without a chain)."""
+    """How many activations the forward of `chain` saves: one per segment after the first (0 without a chain)."""
     steps = chain(operation, stride)
     return len(_segments(steps)) - 1 if steps else 0
+
+
+def context_count(operation, stride):
+    """How many float32 tensors of context the forward of `chain` returns: its last step's (0 if none, or no chain)."""
+    steps = chain(operation, stride)
+    return 3 if steps and isinstance(steps[-1], _BatchNorm) else 0
 
 
 def _kernels(steps, weights):
@@ -204,32 +214,41 @@ def _kernels(steps, weights):
 
 
 def forward(operation, stride, x, weights):
-    """`(y, saved)`: `ops.apply_operation`'s output and the tensors its backward reads besides `x`."""
+    """`(y, saved, context)`: `ops.apply_operation`'s output, and what its backward reads besides `x`.
+
+    Returns:
+        `saved`: `saved_count` activations; `context`: `context_count`
+        float32 tensors, the last step's context.
+    """
     steps = chain(operation, stride)
-    saved = []
+    saved, context = [], None
     for index, (step, kernel) in enumerate(zip(steps, _kernels(steps, weights))):
-        x, _ = step.forward(x, kernel)
+        x, context = step.forward(x, kernel)
         if not step.rerun and index < len(steps) - 1:  # the start of the next segment
             saved.append(x)
-    return x, saved
+    return x, saved, list(context or ())
 
 
-def backward(operation, stride, x, saved, weights, gradient):
-    """`(dx, weight gradients)` of `operation` at `stride` from its input and what `forward` saved.
+def backward(operation, stride, x, saved, context, weights, gradient):
+    """`(dx, weight gradients)` of `operation` at `stride` from its input and what `forward` returned.
 
-    Each segment reruns its cheap steps from its saved tensor; no convolution or pooling is recomputed.
+    Each segment reruns its cheap steps from its saved tensor, but for the
+    last step, whose context `forward` returned; no convolution or pooling is recomputed.
     """
     steps = chain(operation, stride)
     kernels = _kernels(steps, weights)
     d_kernels = [None] * len(steps)
+    last = len(steps) - 1
     for segment, start in reversed(list(zip(_segments(steps), [x, *saved]))):
         inputs, contexts, a = [], [], start
         for index in segment:
             inputs.append(a)
-            context = None
-            if steps[index].rerun:  # a saved step's output is never needed by its own backward
-                a, context = steps[index].forward(a, kernels[index])
-            contexts.append(context)
+            context_of_step = None
+            if index == last and context:  # its output is not needed, its context was kept
+                context_of_step = tuple(context)
+            elif steps[index].rerun:  # a saved step's output is never needed by its own backward
+                a, context_of_step = steps[index].forward(a, kernels[index])
+            contexts.append(context_of_step)
         for index, a, context in reversed(list(zip(segment, inputs, contexts))):
             gradient, d_kernels[index] = steps[index].backward(a, context, kernels[index], gradient)
     return gradient, [d for step, d in zip(steps, d_kernels) if step.weighted]

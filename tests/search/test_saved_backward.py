@@ -35,9 +35,10 @@ def test_forward_and_backward_match_the_operation(operation, stride):
 
     @tf.function(input_signature=open_specs, autograph=False)
     def run(x, *weights):
-        y, saved = saved_backward.forward(operation, stride, x, weights)
+        y, saved, context = saved_backward.forward(operation, stride, x, weights)
         assert len(saved) == saved_backward.saved_count(operation, stride)
-        return (y, *saved_backward.backward(operation, stride, x, saved, weights, dy))
+        assert len(context) == saved_backward.context_count(operation, stride)
+        return (y, *saved_backward.backward(operation, stride, x, saved, context, weights, dy))
 
     y, dx, d_weights = run(x, *weights)
     with tf.GradientTape() as tape:
@@ -53,10 +54,11 @@ def test_forward_and_backward_match_the_operation(operation, stride):
 
 def test_half_precision_runs_in_half_precision():
     x, weights = _case("sep_conv_3x3", 1, tf.float16)
-    y, saved = saved_backward.forward("sep_conv_3x3", 1, x, weights)
+    y, saved, context = saved_backward.forward("sep_conv_3x3", 1, x, weights)
     assert y.dtype == tf.float16
     assert {a.dtype for a in saved} == {tf.float16}
-    dx, _ = saved_backward.backward("sep_conv_3x3", 1, x, saved, weights, tf.ones_like(y))
+    assert {a.dtype for a in context} == {tf.float32}  # a batch norm's statistics stay in float32
+    dx, _ = saved_backward.backward("sep_conv_3x3", 1, x, saved, context, weights, tf.ones_like(y))
     assert dx.dtype == tf.float16 and np.isfinite(dx.numpy()).all()
 
 
@@ -70,3 +72,18 @@ def test_only_the_outputs_of_convolutions_and_pooling_are_saved(operation, expec
     if expected:
         x, weights = _case(operation, 1)
         assert len(saved_backward.forward(operation, 1, x, weights)[1]) == expected
+
+
+@pytest.mark.parametrize("operation, reruns", [("sep_conv_3x3", 1), ("dil_conv_3x3", 0), ("avg_pool_3x3", 0)])
+def test_the_last_batch_norm_is_not_rerun_its_statistics_are_kept(operation, reruns):
+    """The backward reruns a batch norm only where a later step needs its output (a sep_conv's middle one)."""
+    x, weights = _case(operation, 1)
+    y, saved, context = saved_backward.forward(operation, 1, x, weights)
+    assert len(context) == saved_backward.context_count(operation, 1) == 3
+
+    @tf.function(autograph=False)
+    def run(x, saved, context, weights):
+        return saved_backward.backward(operation, 1, x, saved, context, weights, tf.ones_like(y))
+
+    graph = run.get_concrete_function(x, saved, context, weights).graph
+    assert [op.type for op in graph.get_operations()].count("FusedBatchNormV3") == reruns
