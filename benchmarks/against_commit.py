@@ -6,7 +6,9 @@ the same run: this CPU's speed drifts by 2x within an hour. The package of
 name (`keras_parsec_base`), so both versions run in this process on the same
 weights, architectures and batch, in turn, with one fixed architecture's
 compiled training step as the reference. Per sampled architecture: the whole
-step (`SuperNet.train_step`), its search-batch forwards and its train passes.
+step (`SuperNet.train_step`), its search-batch forwards and its train passes,
+and the fixed architecture's forward alone (what a search forward would cost
+if the architecture were fixed).
 
     python benchmarks/against_commit.py --commit=bc23814                     # paper's search network
     python benchmarks/against_commit.py --commit=HEAD~1 --num_cells=2 --rounds=2   # quick
@@ -90,7 +92,8 @@ def main(argv):
 
         return run
 
-    cases = {"fixed": lambda: [step() for step in fixed]}
+    fixed_forwards = [measure.compiled_forward(eager, x, y, a) for a in pool[:k]]
+    cases = {"fixed": lambda: [step() for step in fixed], "fixed: forward": lambda: [f() for f in fixed_forwards]}
     for name, net in nets.items():
         cases[f"{name}: step"] = lambda net=net: float(net.train_step(data)["loss"])
         cases[f"{name}: search forwards"] = lambda net=net: net.search_log_likelihoods(x, y, pool[:k]).numpy()

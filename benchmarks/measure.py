@@ -173,6 +173,22 @@ def compiled_train_step(net, x, y, architecture, optimizer):
     return step
 
 
+def compiled_forward(net, x, y, architecture):
+    """One architecture's summed log-likelihood on `(x, y)` as its own `tf.function` graph: a fixed network's forward.
+
+    What a search forward (Algorithm 1, line 8) would cost if the architecture were fixed.
+    """
+    import tensorflow as tf
+
+    from keras_parsec.search import ops
+
+    @tf.function
+    def forward():
+        return -tf.reduce_sum(ops.cross_entropy(y, net.architecture_logits(x, architecture)))
+
+    return forward
+
+
 def child_fixed(batch, num_samples, config):
     """Training steps of each of the first K pool architectures, each compiled as its own graph."""
     import keras
