@@ -206,9 +206,12 @@ def compare_compiled_with_one_device(strategy, case, steps=2):
         return run(function, *args)
 
     replicated.replicas.run = counting
+    traces = count_pass_traces(replicated)
+    traces_after_step = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: traces_after_step.append(traces[0]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        replicated.fit(two_step_dataset(), epochs=1, steps_per_epoch=steps, verbose=0)
+        replicated.fit(two_step_dataset(), epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[record])
         history = replicated.evaluate(images[:8], labels[:8], batch_size=4, verbose=0, return_dict=True)
     results = run_reference(reference, replicated, grouped_compiled_reference_step, strategy, steps, recorded, caught)
     copies = replicated.distribution.logits.value.values
@@ -223,7 +226,21 @@ def compare_compiled_with_one_device(strategy, case, steps=2):
         ),
         "train_passes": passes["train"],
         "evaluate_accuracy": history["accuracy"],
+        "traces_after_step": np.array(traces_after_step),
     }
+
+
+def count_pass_traces(net):
+    """Counts how often a compiled function of `net` traces a pass (on every replica): `[count]`, kept up to date."""
+    traces = [0]
+    original = net.executor.pass_outputs
+
+    def counting(*args, **kwargs):
+        traces[0] += 1  # runs only while tracing: inside a compiled function this is Python
+        return original(*args, **kwargs)
+
+    net.executor.pass_outputs = counting
+    return traces
 
 
 def poisoned_on_second_replica(net, architecture):

@@ -99,6 +99,16 @@ def test_the_compiled_engine_on_two_replicas_equals_one_device(mirrored_compiled
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("case", ["plain", "duplicates", "nonfinite"])
+def test_the_compiled_engine_on_two_replicas_traces_its_passes_in_the_first_step_only(mirrored_compiled, case):
+    """MirroredStrategy's retracing warning counts every function it wraps together; the passes themselves
+    trace once (search forwards, train pass: on each replica) and never again for new architectures."""
+    traces = mirrored_compiled[f"{case}_traces_after_step"]
+    assert len(traces) == 2 and traces[0] > 0
+    assert traces[1] == traces[0]
+
+
+@pytest.mark.slow
 def test_the_compiled_engine_runs_a_repeat_once_and_reruns_a_step_whose_nan_one_replica_saw(mirrored_compiled):
     """One call runs a pass on both replicas: steps x distinct architectures, plus the reruns."""
     assert int(mirrored_compiled["plain_train_passes"]) == 2 * 3
