@@ -11,7 +11,8 @@ saving them would double what a slot keeps (BENCHMARKS.md, "A hand-written
 backward from saved activations"). The chain's last step is the exception:
 only its context is needed (a batch norm's statistics, a few floats per
 channel), so the forward returns that context and the backward does not
-rerun it (BENCHMARKS.md, "The last batch norm keeps its statistics").
+rerun it (BENCHMARKS.md, "A quiet, faster machine; the last batch norm keeps
+its statistics").
 Each operation is a chain of primitives;
 `chain(operation, stride)` is None for those that keep recomputation:
 `skip_connect` (free at stride 1, `factorized_reduce` at stride 2) and max
@@ -32,11 +33,13 @@ class _Primitive:
     `weighted`: the step takes the next weight of the operation. `rerun`: the
     step is cheap and reruns in the backward pass; otherwise its output is
     saved for the steps after it. `context` is what the backward needs
-    besides the step's input (batch norm's statistics), None for most.
+    besides the step's input (batch norm's statistics), None for most;
+    `context_size` tensors of it.
     """
 
     weighted = False
     rerun = False
+    context_size = 0
 
     def forward(self, a, kernel):
         raise NotImplementedError
@@ -60,6 +63,7 @@ class _BatchNorm(_Primitive):
     """`ops.batch_norm`: the batch's statistics, no affine parameters."""
 
     rerun = True
+    context_size = 3  # mean, variance (or its inverse, by device), reserve
 
     @staticmethod
     def _unit(a):
@@ -204,7 +208,7 @@ def saved_count(operation, stride):
 def context_count(operation, stride):
     """How many float32 tensors of context the forward of `chain` returns: its last step's (0 if none, or no chain)."""
     steps = chain(operation, stride)
-    return 3 if steps and isinstance(steps[-1], _BatchNorm) else 0
+    return steps[-1].context_size if steps else 0
 
 
 def _kernels(steps, weights):
