@@ -51,6 +51,9 @@ def parser():
     search.add_argument("--max_trials", type=int, default=1, help="search runs (seeds); the best is kept")
     search.add_argument("--overwrite", action="store_true", help="replace an existing project instead of resuming")
     search.add_argument("--engine", choices=("compiled", "eager"), default="compiled", help="the supernet engine")
+    search.add_argument(
+        "--inline_cells", action="store_true", help="compiled engine: a faster step, a longer build (long searches)"
+    )
     search.add_argument("--strategy", choices=("none", "mirrored"), default="none", help="tf.distribute strategy")
     search.add_argument("--early_stopping", choices=("none", "halving"), default="none", help="stop weak runs early")
     search.add_argument("--prior", help="a distribution JSON (best_distribution.json of an earlier search)")

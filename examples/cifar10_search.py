@@ -28,6 +28,9 @@ flags.DEFINE_integer("batch_size", 64, "Examples per train and per search batch.
 flags.DEFINE_integer("max_trials", 2, "Search runs with different seeds; the best mode wins.")
 flags.DEFINE_float("architecture_learning_rate", 0.02, "Adam learning rate of pi.")
 flags.DEFINE_integer("cutout_size", 0, "Cutout on the search batches (0: none, as in DARTS' search).")
+flags.DEFINE_bool(
+    "inline_cells", True, "Inline the cells into the compiled train pass: a faster step for a longer first build."
+)
 flags.DEFINE_integer("seed", 0, "Base seed.")
 flags.DEFINE_string("data_dir", None, "tfds data directory.")
 flags.DEFINE_string("directory", "runs", "Where the project goes.")
@@ -57,6 +60,7 @@ def main(argv):
         max_trials=FLAGS.max_trials,
         seed=FLAGS.seed,
         architecture_learning_rate=FLAGS.architecture_learning_rate,
+        inline_cells=FLAGS.inline_cells,
         directory=FLAGS.directory,
         project_name=FLAGS.project_name,
     )

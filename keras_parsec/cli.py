@@ -65,6 +65,7 @@ def command_search(args):
         project_name=args.project_name or args.dataset,
         overwrite=args.overwrite,
         engine=args.engine,
+        inline_cells=args.inline_cells,
         prior=prior,
         early_stopping=None if args.early_stopping == "none" else args.early_stopping,
         distribution_strategy=tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else None,

@@ -209,7 +209,8 @@ def _cell_function(space, cell, dtype, options):
     With `options.open_width`, two per space (normal and reduce), whatever the depth
     and the widths; else one per kind and width. Inside the pass each cell is
     one call, so the graph to trace and to differentiate stays that of one
-    cell of each kind.
+    cell of each kind. With `options.inline_cells` the calls are inlined when
+    the pass runs (the trace stays that small; the optimised graph does not).
     """
     edge_keys = sorted(cell["edges"])
     width = None if options.open_width else cell["channels"]
@@ -226,7 +227,8 @@ def _cell_function(space, cell, dtype, options):
             tf.TensorSpec(cell["edges"][k].shape if width else [cell["edges"][k].shape[0], None], dtype)
             for k in edge_keys
         ]
-        function = tf.function(run, autograph=False, experimental_attributes={"_noinline": True}).get_concrete_function(
+        attributes = {} if options.inline_cells else {"_noinline": True}
+        function = tf.function(run, autograph=False, experimental_attributes=attributes).get_concrete_function(
             state, state, tf.TensorSpec([space.num_nodes, 2], tf.int32), specs
         )
         functions.FUNCTIONS[key] = function

@@ -14,7 +14,9 @@ holds its operation or calls a function shared by every slot is
 GPU), the second on a CPU; whether the switches stay functional Case ops or
 are lowered to Switch/Merge is `lowered`; whether the backward recomputes
 each operation or reads the activations its forward saved is
-`saved_activations` (BENCHMARKS.md, "Engine v2").
+`saved_activations` (BENCHMARKS.md, "Engine v2"); whether the differentiated
+pass inlines its cells' calls, trading a longer build for a faster step, is
+`inline_cells`.
 """
 
 import collections
@@ -25,7 +27,7 @@ from keras_parsec.search import cells as cells_lib
 from keras_parsec.search import ops
 
 # How passes are compiled (see `Executor`).
-Options = collections.namedtuple("Options", "open_width operation_calls lowered saved_activations")
+Options = collections.namedtuple("Options", "open_width operation_calls lowered saved_activations inline_cells")
 
 
 def architecture_outputs(weights, images, choices, dtype, options, auxiliary=False):
@@ -71,20 +73,38 @@ class Executor:
             gradient ops to them (`saved_backward`), rerunning only ReLUs and
             batch norms. False: every operation is recomputed from the slot's
             input (less activation memory, more time; BENCHMARKS.md, "Engine v2").
+        inline_cells: in the pass that is differentiated (`gradients`), each
+            cell's forward and backward are inlined into the pass's graph
+            instead of being calls of a function shared by the cells of its
+            kind, so Grappler optimises and schedules them together. The step
+            is a few percent faster, for about twice the build and more
+            activation memory (BENCHMARKS.md, "Cells inlined in the train
+            pass"): worth it for a long search, not for a short one.
+            Forward-only passes keep their calls, which inlining does not
+            speed up.
 
     Attributes:
         traces: how many times each pass was traced (a new architecture adds none).
     """
 
     def __init__(
-        self, weights, dtype="float32", open_width=True, operation_calls=None, lowered=None, saved_activations=True
+        self,
+        weights,
+        dtype="float32",
+        open_width=True,
+        operation_calls=None,
+        lowered=None,
+        saved_activations=True,
+        inline_cells=False,
     ):
         self.weights = weights
         self.dtype = tf.as_dtype(dtype)
         on_cpu = not tf.config.list_physical_devices("GPU")
         operation_calls = on_cpu if operation_calls is None else operation_calls
         lowered = on_cpu if lowered is None else lowered
-        self.options = Options(bool(open_width), bool(operation_calls), bool(lowered), bool(saved_activations))
+        self.options = Options(
+            bool(open_width), bool(operation_calls), bool(lowered), bool(saved_activations), bool(inline_cells)
+        )
         self.variables = list(weights.trainable_variables)
         self.traces = {"logits": 0, "gradients": 0}
         self.logits = tf.function(self._logits, autograph=False, reduce_retracing=True)
@@ -101,10 +121,12 @@ class Executor:
     def pass_outputs(self, images, choices, auxiliary=False, differentiated=True):
         """`(logits, auxiliary_logits)` of architecture `choices`, inside a `tf.function` (`architecture_outputs`).
 
-        A pass that is not `differentiated` saves nothing for a backward, even with `saved_activations`.
+        A pass that is not `differentiated` saves nothing for a backward, even with
+        `saved_activations`, and calls its cells, even with `inline_cells`.
         """
         choices = tf.cast(choices, tf.int32)
-        options = self.options if differentiated else self.options._replace(saved_activations=False)
+        forward_only = self.options._replace(saved_activations=False, inline_cells=False)
+        options = self.options if differentiated else forward_only
         return architecture_outputs(self.weights, images, choices, self.dtype, options, auxiliary)
 
     def _gradients(self, images, labels, choices):

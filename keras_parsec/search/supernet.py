@@ -38,6 +38,15 @@ from keras_parsec.search.recipe import SEARCH_RECIPE
 FORWARDS_PER_CALL = 4
 
 
+def check_inline_cells(value):
+    """Returns `value` as a bool if it is True or False (`SuperNet(inline_cells=...)`), else raises before any work."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise errors.invalid_type(
+            "inline_cells", "True or False", value, "pass True for a long search, or leave it out for short builds"
+        )
+    return bool(value)
+
+
 class SuperNet(base_supernet.BaseSuperNet):
     """Weight-sharing DARTS network trained by PARSEC's Algorithm 1, its passes compiled once.
 
@@ -59,6 +68,11 @@ class SuperNet(base_supernet.BaseSuperNet):
             activation memory). True: every operation is recomputed from its
             input (about 0.7x that memory, slower). `EagerSuperNet` has
             other policies.
+        inline_cells: inline each cell's forward and backward into the
+            compiled train pass (`Executor(inline_cells=...)`): the step is a
+            few percent faster, the first step builds about twice as long and
+            holds more activations (BENCHMARKS.md, "Cells inlined in the train
+            pass"). For long searches; False (default) keeps builds short.
         **kwargs: passed to `keras.Model`.
 
     Raises:
@@ -84,6 +98,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         seed=None,
         auxiliary_weight=0.0,
         recompute=False,
+        inline_cells=False,
         **kwargs,
     ):
         if recompute not in (True, False):
@@ -94,6 +109,7 @@ class SuperNet(base_supernet.BaseSuperNet):
                 "leave recompute out, or use keras_parsec.search.EagerSuperNet for another policy",
             )
         self.recompute = bool(recompute)
+        self.inline_cells = check_inline_cells(inline_cells)
         super().__init__(search_space, num_classes, distribution, num_samples, seed, auxiliary_weight, **kwargs)
         self.seed_value = seed
         # Fed with per-replica counts of correct predictions (`_totals`), not with logits.
@@ -120,7 +136,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         self.classifier_kernel, self.classifier_bias = self.shared.classifier_kernel, self.shared.classifier_bias
         self.cells = self.shared.cells
         self.executor = executor_lib.Executor(
-            self.shared, dtype=self.compute_dtype, saved_activations=not self.recompute
+            self.shared, dtype=self.compute_dtype, saved_activations=not self.recompute, inline_cells=self.inline_cells
         )
         self.replicas = replicas.for_strategy(self.distribute_strategy)
         self._accumulators = [replicas.accumulator_variable(v) for v in self.executor.variables]

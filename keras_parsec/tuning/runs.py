@@ -21,7 +21,10 @@ from keras_parsec.tuning.oracle import RUN_FILE, ParsecOracle, run_record, write
 
 
 class TunerRuns:
-    """`ParsecTuner`'s trials; reads `search_space`, `prior`, `engine`, `budget`, the search options and `oracle`."""
+    """`ParsecTuner`'s trials.
+
+    Reads `search_space`, `prior`, `engine`, `inline_cells`, `budget`, the search options and `oracle`.
+    """
 
     def run_trial(
         self, trial, train, search, validation, num_classes, epochs, batch_size, callbacks, verbose, augment=None
@@ -88,6 +91,8 @@ class TunerRuns:
             distribution = ArchitectureDistribution(self.search_space, prior=self.prior)
             options = {"distribution": distribution, "num_samples": values["num_samples"], "seed": values["seed"]}
             engine = SuperNet if self.engine == "compiled" else EagerSuperNet
+            if self.inline_cells:
+                options["inline_cells"] = True
             if self.budget is not None:
                 options.update(budget=self.budget, cost_tables=self.cost_tables())
             net = engine(self.search_space, num_classes, auxiliary_weight=self.auxiliary_weight, **options)

@@ -17,6 +17,7 @@ from keras_parsec.data import streaming
 from keras_parsec.distribution import ArchitectureDistribution
 from keras_parsec.files import atomic_write, remove_temporaries
 from keras_parsec.search import SEARCH_RECIPE, warmup
+from keras_parsec.search.supernet import check_inline_cells
 from keras_parsec.tuning import chief, costs, resuming
 from keras_parsec.tuning.oracle import ParsecOracle
 from keras_parsec.tuning.results import TunerResults
@@ -61,6 +62,10 @@ class ParsecTuner(TunerResults, TunerRuns, _upstream.OptionalFinalReport, keras_
             compiled call; "eager": `keras_parsec.search.EagerSuperNet`, each pass
             composed from hundreds of compiled pieces (the baseline, with its
             recompute policies). BENCHMARKS.md, "Engine v2", compares them.
+        inline_cells: with the compiled engine, inline each cell into the
+            compiled train pass (`SuperNet(inline_cells=True)`): a few percent
+            faster per step, about twice the build of each run's first step,
+            more activation memory. For long searches; the search is the same.
         architecture_warmup_epochs: epochs during which pi stays as it is
             while the shared weights train (`search.warmup`); 0 (default):
             the paper's Algorithm 1 from the first step.
@@ -107,6 +112,7 @@ class ParsecTuner(TunerResults, TunerRuns, _upstream.OptionalFinalReport, keras_
         halving_rate=2,
         halving_min_epochs=1,
         engine="compiled",
+        inline_cells=False,
         budget=None,
         architecture_warmup_epochs=0,
         architecture_decay="constant",
@@ -118,6 +124,14 @@ class ParsecTuner(TunerResults, TunerRuns, _upstream.OptionalFinalReport, keras_
             )
         self.architecture_decay = architecture_decay
         self.engine = _check_engine(engine)
+        self.inline_cells = check_inline_cells(inline_cells)
+        if self.inline_cells and self.engine != "compiled":
+            raise errors.invalid_argument(
+                "inline_cells",
+                'False with engine="eager", whose passes are not compiled whole',
+                inline_cells,
+                'use engine="compiled" (the default) to inline cells',
+            )
         self.architecture_warmup_epochs = warmup.check_warmup_epochs(architecture_warmup_epochs)
         self.budget = costs.check_budget(budget)
         self._cost_tables = None

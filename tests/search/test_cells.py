@@ -64,7 +64,7 @@ def test_the_cell_backward_matches_tensorflows_gradient_of_the_same_cell(name, r
     edges = _edges(space, reduction, rng)
     keys = sorted(edges)
     d_output = tf.constant(rng.normal(size=(2, 3 if reduction else 6, 3 if reduction else 6, 3 * WIDTH)), tf.float32)
-    options = executor.Options(True, True, False, saved_activations)
+    options = executor.Options(True, True, False, saved_activations, False)
     body = cells._cell_body(space, reduction, tf.float32, options)
 
     @tf.function(autograph=False)

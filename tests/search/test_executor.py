@@ -174,3 +174,27 @@ def test_the_defaults_follow_the_device_calls_and_lowered_switches_only_without_
     assert executor.options.operation_calls == on_cpu and executor.options.lowered == on_cpu
     assert executor.options.saved_activations and executor.options.open_width
     assert not Executor(weights, lowered=False).options.lowered
+
+
+def _called_functions(graph):
+    """`{name: whether it is marked _noinline}` for every function the graph calls."""
+    library = {f.signature.name: f for f in graph.as_graph_def().library.function}
+    calls = [op.get_attr("f").name for op in graph.get_operations() if op.type.endswith("PartitionedCall")]
+    return {name: "_noinline" in library[name].attr for name in calls}
+
+
+def test_cells_inlined_in_the_train_pass_compute_what_cell_calls_do_and_only_that_pass_inlines():
+    search_space = space()
+    _, weights, calling = twins(search_space)
+    inlining = Executor(weights, inline_cells=True)
+    assert_same_passes(inlining, calling, search_space, seed=13)
+    x, y = batch()
+    choices = kp.ArchitectureDistribution(search_space).sample_choices(1, seed=0).numpy()[0]
+    inlined = _called_functions(inlining.gradients.get_concrete_function(x, y, choices).graph)
+    kept = _called_functions(inlining.logits.get_concrete_function(x, choices).graph)
+    default = _called_functions(calling.gradients.get_concrete_function(x, y, choices).graph)
+    # Both cell kinds, forward and backward, are inlinable in the train pass; forward-only passes keep their calls.
+    assert len(inlined) == 4 and not any(inlined.values())
+    assert len(kept) == 2 and all(kept.values())
+    assert len(default) == 4 and all(default.values())
+    assert inlining.traces == {"logits": 1, "gradients": 1}

@@ -141,3 +141,34 @@ def test_a_search_saved_by_release_0_2_0_resumes_exactly_and_its_file_is_replace
     resumed, straight = resume_beside_a_straight_run(tmp_path, x, y)
     assert not (trial_dir / LEGACY_STATE_FILE).exists()
     assert json.loads((trial_dir / STATE_FILE).read_text())["epoch"] == 2
+
+
+def test_a_search_resumed_with_cells_inlined_finds_what_a_straight_run_with_cell_calls_finds(tmp_path, monkeypatch):
+    x, y = digits()
+    with pytest.raises(Interrupt):
+        tuner(tmp_path / "a").search(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[StopAt()])
+    inlined, original = [], SuperNet.build
+
+    def recording(self, input_shape):
+        original(self, input_shape)
+        inlined.append(self.executor.options.inline_cells)
+
+    monkeypatch.setattr(SuperNet, "build", recording)
+    resumed = tuner(tmp_path / "a", inline_cells=True)
+    resumed.search(x, y, epochs=2, batch_size=32, verbose=0)
+    straight = tuner(tmp_path / "b")
+    straight.search(x, y, epochs=2, batch_size=32, verbose=0)
+    assert inlined == [True, False]
+    run, reference = resumed.oracle.runs["0"], straight.oracle.runs["0"]
+    np.testing.assert_allclose(np.array(run["logits"]), np.array(reference["logits"]), atol=1e-5)
+    assert resumed.get_best_genotypes()[0] == straight.get_best_genotypes()[0]
+
+
+def test_inline_cells_is_refused_before_any_work_unless_true_or_false_on_the_compiled_engine(tmp_path):
+    with pytest.raises(kp.InvalidTypeError, match="inline_cells.*True or False"):
+        tuner(tmp_path, inline_cells="yes")
+    with pytest.raises(kp.InvalidArgumentError, match='inline_cells.*engine="compiled"'):
+        tuner(tmp_path, engine="eager", inline_cells=True)
+    with pytest.raises(kp.InvalidTypeError, match="inline_cells"):
+        SuperNet(SPACE, num_classes=10, inline_cells=None)
+    assert not list(tmp_path.iterdir())
