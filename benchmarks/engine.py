@@ -33,12 +33,13 @@ flags.DEFINE_bool("darts", True, "Also measure the DARTS all-operations supernet
 flags.DEFINE_bool("eager", True, "Also measure the eager engine (keras_parsec.search.EagerSuperNet).")
 flags.DEFINE_bool("compiled", True, "Also measure engine v2 (keras_parsec.SuperNet, the default engine).")
 flags.DEFINE_bool("recomputing", False, "Also measure engine v2 recomputing every operation (recompute=True).")
+flags.DEFINE_bool("inlined", False, "Also measure engine v2 with cells inlined in the train pass (inline_cells=True).")
 flags.DEFINE_integer(
     "rounds", 3, "Timing rounds; each runs a fixed and a PARSEC child in turn (this machine's speed drifts by 20%)."
 )
 FLAGS = flags.FLAGS
 
-SEARCH_KINDS = ("parsec", "compiled", "recomputing")  # a step runs K architectures: its time is divided by K
+SEARCH_KINDS = ("parsec", "compiled", "recomputing", "inlined")  # a step runs K architectures: its time is divided by K
 
 
 def _run_child(kind, batch, num_samples):
@@ -55,7 +56,13 @@ def _per_architecture(kind, result, cpu=False):
 def main(argv):
     del argv
     k = FLAGS.num_samples
-    chosen = {"parsec": FLAGS.eager, "compiled": FLAGS.compiled, "recomputing": FLAGS.recomputing, "darts": FLAGS.darts}
+    chosen = {
+        "parsec": FLAGS.eager,
+        "compiled": FLAGS.compiled,
+        "recomputing": FLAGS.recomputing,
+        "inlined": FLAGS.inlined,
+        "darts": FLAGS.darts,
+    }
     kinds = ["fixed"] + [kind for kind, on in chosen.items() if on]
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, "

@@ -12,6 +12,7 @@ and the Python-to-runtime calls of one step of each engine (TensorFlow's
     python benchmarks/engine_v2.py --image_size=4 --batch_size=2     # the host floor
     python benchmarks/engine_v2.py                                   # the paper's search network
     python benchmarks/engine_v2.py --compare_recompute               # and the backward that recomputes
+    python benchmarks/engine_v2.py --eager=false --compare_inlined   # and cells inlined in the train pass
 """
 
 import os
@@ -48,6 +49,12 @@ flags.DEFINE_bool(
     False,
     "Also engine v2 with a backward that recomputes every operation instead of reading saved activations "
     "(SuperNet(recompute=True)); with --compare_branches both calling and holding the operations.",
+)
+flags.DEFINE_bool(
+    "compare_inlined",
+    False,
+    "Also engine v2 with its cells inlined in the train pass (SuperNet(inline_cells=True)): a faster step, "
+    "a longer build.",
 )
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
@@ -114,6 +121,8 @@ def main(argv):
         engines["recompute_held"] = engine_v2(operation_calls=False, saved_activations=False)
     elif FLAGS.compare_recompute:
         engines["recompute"] = engine_v2(saved_activations=False)
+    if FLAGS.compare_inlined:
+        engines["inlined"] = engine_v2(inline_cells=True)
     if FLAGS.static_width:
         engines["compiled_static"] = engine_v2(open_width=False)
     chosen = pool[:k]

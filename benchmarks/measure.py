@@ -302,11 +302,17 @@ def child_recomputing(batch, num_samples, config):
     return child_compiled(batch, num_samples, config, saved_activations=False)
 
 
+def child_inlined(batch, num_samples, config):
+    """`child_compiled` with the cells inlined in the train pass (`SuperNet(inline_cells=True)`)."""
+    return child_compiled(batch, num_samples, config, inline_cells=True)
+
+
 CHILDREN = {
     "fixed": child_fixed,
     "parsec": child_parsec,
     "compiled": child_compiled,
     "recomputing": child_recomputing,
+    "inlined": child_inlined,
     "darts": child_darts,
 }
 
