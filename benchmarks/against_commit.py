@@ -86,11 +86,7 @@ def main(argv):
     weight = tf.constant(1.0 / k)
 
     def train_passes(net):
-        def run():
-            net._zero()
-            return tf.stack([net._accumulate(x, y, a, weight) for a in architectures]).numpy()
-
-        return run
+        return lambda: measure.train_passes(net, x, y, architectures, weight)
 
     fixed_forwards = [measure.compiled_forward(eager, x, y, a) for a in pool[:k]]
     cases = {"fixed": lambda: [step() for step in fixed], "fixed: forward": lambda: [f() for f in fixed_forwards]}

@@ -113,9 +113,7 @@ def compiled_pass_cases(eager, x, y, pool):
             return net.search_log_likelihoods(x, y, pool).numpy()
 
         def train_passes():
-            net._zero()
-            totals = [net._accumulate(x, y, a, weight) for a in architectures]
-            return tf.stack(totals).numpy()
+            return measure.train_passes(net, x, y, architectures, weight)
 
         return {
             f"compiled forward (search batch){suffix}": forwards_compiled,

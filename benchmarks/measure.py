@@ -173,6 +173,25 @@ def compiled_train_step(net, x, y, architecture, optimizer):
     return step
 
 
+def train_passes(net, x, y, architectures, weight):
+    """A compiled `SuperNet`'s train passes of `architectures` on `(x, y)`, zeroed first, as a step runs them.
+
+    Also for a `SuperNet` of an earlier commit (`against_commit.py`), whose
+    passes did not share a prefix.
+
+    Returns:
+        [len(architectures), 4] totals (loss, NaN flag, correct, examples).
+    """
+    import tensorflow as tf
+
+    net._zero()
+    if hasattr(net, "_accumulate_passes"):
+        totals = net._accumulate_passes(x, y, [(a, weight) for a in architectures])
+    else:
+        totals = [net._accumulate(x, y, a, weight) for a in architectures]
+    return tf.stack(totals).numpy()
+
+
 def compiled_forward(net, x, y, architecture):
     """One architecture's summed log-likelihood on `(x, y)` as its own `tf.function` graph: a fixed network's forward.
 

@@ -71,8 +71,7 @@ def main(argv):
         return net
 
     def passes(net):
-        net._zero()
-        return [net._accumulate(x, y, a, weight) for a in architectures]
+        return measure.train_passes(net, x, y, architectures, weight)
 
     def fixed_passes():
         """Each architecture's forward and backward compiled as its own graph: training one fixed network."""

@@ -171,7 +171,7 @@ def grouped_compiled_reference_step(net, batch, groups):
         for key, rows in net.shared.used_rows(architecture).items():
             used.setdefault(key, set()).update(rows)
         for p in parts:
-            net._accumulate(x_train[p], y_train[p], tf.constant(architecture, tf.int32), weights[k])
+            net._accumulate_passes(x_train[p], y_train[p], [(tf.constant(architecture, tf.int32), weights[k])])
     net._apply_accumulated(used, tf.constant(1.0 / len(y_train)))
     kp.search.algorithm.update_distribution(net.architecture_optimizer, net.distribution, choices, weights)
 
@@ -244,14 +244,14 @@ def count_pass_traces(net):
 
 
 def poisoned_on_second_replica(net, architecture):
-    """The train pass of `net` with NaN images for `architecture` on replica 1 only, as a `tf.function`."""
+    """The train pass of `net` with a NaN prefix for `architecture` on replica 1 only, as a `tf.function`."""
     original = net._accumulate_gradients
 
-    def poisoned(images, labels, choices, weight):
+    def poisoned(images, labels, choices, weight, prefix, prefix_sums):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         hit = tf.logical_and(tf.equal(replica, 1), tf.reduce_all(tf.equal(choices, architecture)))
-        images = tf.where(hit, images * float("nan"), images)
-        return original(images, labels, choices, weight)
+        prefix = tuple(tf.where(hit, p * float("nan"), p) for p in prefix)  # the pass reads the images through it
+        return original(images, labels, choices, weight, prefix, prefix_sums)
 
     return tf.function(poisoned, autograph=False)
 

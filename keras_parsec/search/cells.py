@@ -235,11 +235,25 @@ def _cell_function(space, cell, dtype, options):
     return function, edge_keys
 
 
-def cell_output(weights, cell, s0, s1, choices, dtype, options):
-    """A cell of architecture `choices` ([num_nodes, 2] int32 tensor) on inputs `s0`, `s1`."""
-    read = lambda w: tf.cast(w, dtype)  # noqa: E731
-    pre0 = ops.factorized_reduce if cell["reduction_prev"] else ops.relu_conv_bn
-    p0 = pre0(s0, [read(w) for w in cell["pre0"]])
-    p1 = ops.relu_conv_bn(s1, [read(w) for w in cell["pre1"]])
+def preprocess(cell, which, x, dtype, activated=False):
+    """Cell input `which` (0 or 1) of `cell` prepared from `x` (ReLU, convolution, batch norm; DARTS' preprocessing).
+
+    Args:
+        activated: `x` is already `relu(x)`, shared by several inputs.
+    """
+    read = [tf.cast(w, dtype) for w in cell[f"pre{which}"]]
+    prepare = ops.factorized_reduce if which == 0 and cell["reduction_prev"] else ops.relu_conv_bn
+    return prepare(x, read, activated=activated)
+
+
+def cell_output(weights, cell, s0, s1, choices, dtype, options, preprocessed=()):
+    """A cell of architecture `choices` ([num_nodes, 2] int32 tensor) on inputs `s0`, `s1`.
+
+    `preprocessed`: the cell's first prepared inputs, where they are already
+    computed (the shared prefix, `executor.prefix_outputs`); the matching `s0`,
+    `s1` are then not read.
+    """
+    p0 = preprocessed[0] if len(preprocessed) > 0 else preprocess(cell, 0, s0, dtype)
+    p1 = preprocessed[1] if len(preprocessed) > 1 else preprocess(cell, 1, s1, dtype)
     function, edge_keys = _cell_function(weights.search_space, cell, dtype, options)
-    return function(p0, p1, choices, [read(cell["edges"][k]) for k in edge_keys])
+    return function(p0, p1, choices, [tf.cast(cell["edges"][k], dtype) for k in edge_keys])

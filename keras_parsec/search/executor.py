@@ -30,22 +30,53 @@ from keras_parsec.search import ops
 Options = collections.namedtuple("Options", "open_width operation_calls lowered saved_activations inline_cells")
 
 
-def architecture_outputs(weights, images, choices, dtype, options, auxiliary=False):
+def prefix_variables(weights):
+    """The weights `prefix_outputs` reads: the stem's kernel and the preprocessing of its output."""
+    cells = weights.cells
+    return [weights.stem_kernel, *cells[0]["pre0"], *cells[0]["pre1"], *(cells[1]["pre0"] if len(cells) > 1 else [])]
+
+
+def prefix_outputs(weights, images, dtype):
+    """What every architecture computes first, whatever its choices: the stem's output prepared for the cells.
+
+    The stem feeds cell 0's two inputs and cell 1's first; their preprocessing
+    (`cells.preprocess`, one ReLU shared) does not depend on the
+    architecture, so the K architectures of a step can share it.
+
+    Returns:
+        A tuple: cell 0's prepared inputs, then cell 1's first if there is a cell 1.
+    """
+    stem = ops.stem(tf.cast(images, dtype), [tf.cast(weights.stem_kernel, dtype)])
+    activated = tf.nn.relu(stem)
+    readers = [(weights.cells[0], 0), (weights.cells[0], 1)] + [(cell, 0) for cell in weights.cells[1:2]]
+    return tuple(cells_lib.preprocess(cell, which, activated, dtype, activated=True) for cell, which in readers)
+
+
+def architecture_outputs(weights, images, choices, dtype, options, auxiliary=False, prefix=None):
     """Logits of architecture `choices` ([2, num_nodes, 2] int32 tensor) on `images`, in graph mode.
+
+    Args:
+        prefix: `prefix_outputs(weights, images, dtype)` where already computed
+            (`images` is then not read), else None.
 
     Returns:
         `(logits, auxiliary_logits)`: the second is None unless `auxiliary`
         and the weights have an auxiliary head.
     """
-    read = lambda tensors: [tf.cast(w, dtype) for w in tensors]  # noqa: E731
-    s0 = s1 = ops.stem(tf.cast(images, dtype), read([weights.stem_kernel]))
+    prefix = prefix_outputs(weights, images, dtype) if prefix is None else prefix
+    preprocessed = {0: prefix[:2], 1: prefix[2:]}
+    s0 = s1 = None  # the stem's output is read only through the prefix
     auxiliary_logits = None
     for index, cell in enumerate(weights.cells):
         cell_choices = choices[1 if cell["reduction"] else 0]
-        s0, s1 = s1, cells_lib.cell_output(weights, cell, s0, s1, cell_choices, dtype, options)
+        s1_next = cells_lib.cell_output(
+            weights, cell, s0, s1, cell_choices, dtype, options, preprocessed.get(index, ())
+        )
+        s0, s1 = s1, s1_next
         if auxiliary and weights.auxiliary_weights and index == weights.auxiliary_index:
-            auxiliary_logits = ops.auxiliary_head(s1, read(weights.auxiliary_weights), weights.auxiliary_pool)
-    logits = ops.classifier(s1, read([weights.classifier_kernel, weights.classifier_bias]))
+            read = [tf.cast(w, dtype) for w in weights.auxiliary_weights]
+            auxiliary_logits = ops.auxiliary_head(s1, read, weights.auxiliary_pool)
+    logits = ops.classifier(s1, [tf.cast(w, dtype) for w in (weights.classifier_kernel, weights.classifier_bias)])
     return logits, auxiliary_logits
 
 
@@ -118,16 +149,21 @@ class Executor:
         """The logits of architecture `choices` on `images`, not to be differentiated, inside a `tf.function`."""
         return self.pass_outputs(images, choices, differentiated=False)[0]
 
-    def pass_outputs(self, images, choices, auxiliary=False, differentiated=True):
+    def pass_prefix(self, images):
+        """`prefix_outputs` of `images`, inside a `tf.function`: what `pass_outputs(prefix=...)` reads."""
+        return prefix_outputs(self.weights, images, self.dtype)
+
+    def pass_outputs(self, images, choices, auxiliary=False, differentiated=True, prefix=None):
         """`(logits, auxiliary_logits)` of architecture `choices`, inside a `tf.function` (`architecture_outputs`).
 
         A pass that is not `differentiated` saves nothing for a backward, even with
         `saved_activations`, and calls its cells, even with `inline_cells`.
+        `prefix`: `pass_prefix(images)`, shared by several architectures, or None.
         """
         choices = tf.cast(choices, tf.int32)
         forward_only = self.options._replace(saved_activations=False, inline_cells=False)
         options = self.options if differentiated else forward_only
-        return architecture_outputs(self.weights, images, choices, self.dtype, options, auxiliary)
+        return architecture_outputs(self.weights, images, choices, self.dtype, options, auxiliary, prefix)
 
     def _gradients(self, images, labels, choices):
         """`(loss, logits, gradients)`: mean cross-entropy and its gradient for every variable (zeros if unused)."""

@@ -4,7 +4,10 @@ Same method as the eager baseline `EagerSuperNet` (sampling, merged repeats,
 importance weights, NaN handling, the pi update: `search.algorithm`); what
 changes is how a pass runs. Up to four search-batch forwards are one call
 (`Executor`), a train pass with its weighted gradient accumulation is one call,
-and the update of every shared weight is one call (`updates.MaskedSGD`).
+and the update of every shared weight is one call (`updates.MaskedSGD`). What
+no architecture changes, the stem and the preprocessing of its output (the
+prefix), runs once per batch for all K: the forwards of a call share it, and
+the train passes start from it and sum their gradients for its one backward.
 Measured in BENCHMARKS.md ("Engine v2").
 
 The step is written once for one device and for the replicas of a
@@ -143,6 +146,8 @@ class SuperNet(base_supernet.BaseSuperNet):
         self._log_likelihood = tf.function(self._summed_log_likelihood, autograph=False, reduce_retracing=True)
         self._log_likelihoods = tf.function(self._summed_log_likelihoods, autograph=False, reduce_retracing=True)
         self._zero = tf.function(self._zero_accumulators, autograph=False)
+        self._prefix = tf.function(self._prefix_start, autograph=False, reduce_retracing=True)
+        self._prefix_backward_pass = tf.function(self._prefix_backward, autograph=False, reduce_retracing=True)
         self._evaluate = tf.function(self._evaluation_totals, autograph=False, reduce_retracing=True)
         self.built = True
 
@@ -175,36 +180,72 @@ class SuperNet(base_supernet.BaseSuperNet):
             calls.append(run.run(self._log_likelihoods, images, labels, stacked, tf.constant(len(chunk), tf.int32)))
         return tf.reshape(run.sum_stacked(calls), [-1])[: len(architectures)]
 
-    def _summed_log_likelihood(self, images, labels, choices):
+    def _summed_log_likelihood(self, images, labels, choices, prefix=None):
         """log p(y | X, v, alpha) of this replica's share of a search batch (Algorithm 1, line 8)."""
-        return -tf.reduce_sum(ops.cross_entropy(labels, self.executor.pass_logits(images, choices)))
+        logits = self.executor.pass_outputs(images, choices, differentiated=False, prefix=prefix)[0]
+        return -tf.reduce_sum(ops.cross_entropy(labels, logits))
 
     def _summed_log_likelihoods(self, images, labels, choices, count):
-        """`_summed_log_likelihood` of the first `count` architectures of `choices` [n, 2, N, 2]; 0 for the rest."""
+        """`_summed_log_likelihood` of the first `count` architectures of `choices` [n, 2, N, 2]; 0 for the rest.
+
+        They share one prefix (`Executor.pass_prefix`).
+        """
+        prefix = self.executor.pass_prefix(images)
         return tf.stack(
             [
                 tf.cond(
                     index < count,
-                    lambda c=c: self._summed_log_likelihood(images, labels, c),
+                    lambda c=c: self._summed_log_likelihood(images, labels, c, prefix),
                     lambda: tf.constant(0.0),
                 )
                 for index, c in enumerate(tf.unstack(choices))
             ]
         )
 
-    def _accumulate_gradients(self, images, labels, choices, weight):
-        """One train pass on this replica's share: adds `weight` x the gradient of its summed loss.
+    def _prefix_start(self, images):
+        """The train batch's prefix (`Executor.pass_prefix`) and zero float32 sums of the gradients it will get."""
+        prefix = tuple(self.executor.pass_prefix(images))
+        return prefix, tuple(tf.zeros(tf.shape(p), tf.float32) for p in prefix)
+
+    def _accumulate_passes(self, images, labels, passes):
+        """Train passes `[(choices, weight)]` on one batch, on every replica, from one shared prefix.
+
+        Each pass starts from the batch's prefix and adds its weighted gradient
+        to the accumulators and its weighted gradient with respect to the
+        prefix to running sums; the prefix's own backward then runs once for
+        all of them (`_prefix_backward`), as in `EagerSuperNet`.
 
         Returns:
-            `[summed loss, 1.0 if it is NaN or infinite else 0.0, correct
-            predictions, examples]`; a loss that is not finite adds nothing.
+            Per pass, its per-replica totals (`_accumulate_gradients`).
         """
+        run = self.replicas
+        prefix, sums = run.run(self._prefix, images)
+        outputs = []
+        for choices, weight in passes:
+            totals, sums = run.run(self._accumulate, images, labels, choices, weight, prefix, sums)
+            outputs.append(totals)
+        if passes:
+            run.run(self._prefix_backward_pass, images, sums)
+        return outputs
+
+    def _accumulate_gradients(self, images, labels, choices, weight, prefix, prefix_sums):
+        """One train pass on this replica's share, from its `prefix`: adds `weight` x the gradient of its summed loss.
+
+        Returns:
+            `(totals, prefix_sums)`: `[summed loss, 1.0 if it is NaN or
+            infinite else 0.0, correct predictions, examples]`, and the sums of
+            the weighted gradients with respect to the prefix, this pass's
+            added. A loss that is not finite adds nothing.
+        """
+        del images  # read only through the prefix
         with tf.GradientTape() as tape:
-            logits, auxiliary_logits = self.executor.pass_outputs(images, choices, auxiliary=True)
+            tape.watch(prefix)
+            logits, auxiliary_logits = self.executor.pass_outputs(None, choices, auxiliary=True, prefix=prefix)
             loss = tf.reduce_sum(ops.cross_entropy(labels, logits))
             if auxiliary_logits is not None:
                 loss += self.auxiliary_weight * tf.reduce_sum(ops.cross_entropy(labels, auxiliary_logits))
-        gradients = tape.gradient(loss, self.executor.variables)
+        gradients = tape.gradient(loss, self.executor.variables + list(prefix))
+        prefix_gradients = gradients[len(self.executor.variables) :]
         finite = tf.math.is_finite(loss)
 
         def add():
@@ -214,7 +255,23 @@ class SuperNet(base_supernet.BaseSuperNet):
             return tf.constant(True)
 
         tf.cond(finite, add, lambda: tf.constant(False))
-        return tf.concat([[loss, 1.0 - tf.cast(finite, tf.float32)], _correct_and_count(labels, logits)], axis=0)
+        prefix_sums = tuple(
+            s if g is None else tf.where(finite, s + tf.cast(weight, tf.float32) * tf.cast(g, tf.float32), s)
+            for s, g in zip(prefix_sums, prefix_gradients)
+        )
+        totals = tf.concat([[loss, 1.0 - tf.cast(finite, tf.float32)], _correct_and_count(labels, logits)], axis=0)
+        return totals, prefix_sums
+
+    def _prefix_backward(self, images, prefix_sums):
+        """Adds the prefix weights' gradient, from the summed gradients of its outputs, to their accumulators."""
+        variables = executor_lib.prefix_variables(self.shared)
+        with tf.GradientTape() as tape:
+            prefix = self.executor.pass_prefix(images)
+        output_gradients = [tf.cast(s, p.dtype) for s, p in zip(prefix_sums, prefix)]
+        gradients = tape.gradient(prefix, variables, output_gradients=output_gradients)
+        position = {id(v): i for i, v in enumerate(self.executor.variables)}
+        for variable, gradient in zip(variables, gradients):
+            self._accumulators[position[id(variable)]].assign_add(tf.convert_to_tensor(gradient))
 
     def _evaluation_totals(self, images, labels, choices):
         """`[summed cross-entropy, correct predictions, examples]` of this replica's share of a batch."""
@@ -286,7 +343,7 @@ class SuperNet(base_supernet.BaseSuperNet):
         dropped = []
         while True:
             run.run(self._zero)
-            outputs = [run.run(self._accumulate, images, labels, architectures[d], weights[d]) for d in todo]
+            outputs = self._accumulate_passes(images, labels, [(architectures[d], weights[d]) for d in todo])
             if not todo:
                 return [], dropped
             totals = run.sum_stacked(outputs)  # [n, (loss, replicas where not finite, correct, examples)]

@@ -98,9 +98,9 @@ def test_the_default_engine_adds_the_weighted_auxiliary_loss_to_training_only():
     assert {id(w) for w in net.auxiliary_weights} <= {id(v) for v in net.executor.variables}
     main = -float(net.log_likelihood(x, y, choices))  # the search batch reads the main classifier only
     net._zero()
-    with_04 = float(net._accumulate(x, y, choices, tf.constant(0.0))[0])
+    with_04 = float(net._accumulate_passes(x, y, [(choices, tf.constant(0.0))])[0][0])
     net.auxiliary_weight = 0.8
-    with_08 = float(net._accumulate(x, y, choices, tf.constant(0.0))[0])  # a new weight, a new trace
+    with_08 = float(net._accumulate_passes(x, y, [(choices, tf.constant(0.0))])[0][0])  # a new weight, a new trace
     assert with_04 > main
     assert with_08 - main == pytest.approx(2 * (with_04 - main), rel=1e-4)
     np.testing.assert_allclose(net(x), net.architecture_logits(x, net.distribution.mode_choices().numpy()), atol=1e-5)

@@ -1,5 +1,7 @@
 """The compiled engine runs Algorithm 1 exactly as the eager SuperNet does."""
 
+import collections
+
 import keras
 import numpy as np
 import pytest
@@ -102,6 +104,8 @@ def test_every_architecture_runs_through_one_trace():
         compiled.train_step(((x, y), (x, y)))
     assert compiled._log_likelihoods.experimental_get_tracing_count() == 1
     assert compiled._accumulate.experimental_get_tracing_count() == 1
+    assert compiled._prefix.experimental_get_tracing_count() == 1
+    assert compiled._prefix_backward_pass.experimental_get_tracing_count() == 1
 
 
 def test_a_recompute_policy_the_compiled_engine_lacks_is_refused_with_the_alternative():
@@ -124,6 +128,30 @@ def test_a_repeated_sample_runs_once_and_the_step_equals_the_eager_engines():
     np.testing.assert_allclose(compiled.distribution.logits.numpy(), eager.distribution.logits.numpy(), atol=1e-5)
     for theirs, mine, where in edge_rows(eager, compiled):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5, err_msg=where)
+
+
+def test_a_steps_train_passes_share_one_prefix_forward_and_backward_and_update_it_as_the_eager_engine():
+    eager, compiled = twin_networks(num_samples=3)
+    choices = eager.distribution.sample_choices(3, seed=3).numpy()
+    assert len(np.unique(choices.reshape(3, -1), axis=0)) == 3
+    eager.sample_choices = compiled.sample_choices = lambda: choices
+    calls = collections.Counter()
+    for name in ("_prefix", "_accumulate", "_prefix_backward_pass"):
+        original = getattr(compiled, name)
+        setattr(compiled, name, lambda *args, original=original, name=name: calls.update([name]) or original(*args))
+    x, y = batch()
+    before = compiled.stem_kernel.numpy()
+    eager.train_step(((x, y), (x, y)))
+    compiled.train_step(((x, y), (x, y)))
+    assert calls == {"_prefix": 1, "_accumulate": 3, "_prefix_backward_pass": 1}
+    assert not np.allclose(compiled.stem_kernel.numpy(), before)
+    pairs = [(compiled.stem_kernel, eager.stem_kernel)]
+    pairs += [
+        (a, b) for mine, theirs in zip(compiled.cells[:2], eager.cells) for a, b in zip(mine["pre0"], theirs["pre0"])
+    ]
+    pairs += list(zip(compiled.cells[0]["pre1"], eager.cells[0]["pre1"]))
+    for mine, theirs in pairs:
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5, err_msg=mine.path)
 
 
 def test_an_architecture_with_a_nan_likelihood_gets_weight_zero_and_changes_nothing_of_its_own():

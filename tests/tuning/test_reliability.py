@@ -657,6 +657,7 @@ def traced_functions(net):
     if isinstance(net, kp.search.EagerSuperNet):
         return len(net._compiled)
     functions = [net._log_likelihoods, net._accumulate, net._zero, net._masked_sgd._from_variables]
+    functions += [net._prefix, net._prefix_backward_pass]
     return sum(f.experimental_get_tracing_count() for f in functions)
 
 
