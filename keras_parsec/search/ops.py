@@ -37,6 +37,30 @@ def batch_norm(x):
     return y
 
 
+def subsample(x, stride):
+    """`x[:, ::stride, ::stride, :]`, as a reshape and a slice.
+
+    Same values; its gradient is a pad instead of TensorFlow's strided-slice
+    gradient, several times slower (BENCHMARKS.md, "Slices whose gradient is a pad").
+    """
+    dims = [x.shape[i] if x.shape[i] is not None else tf.shape(x)[i] for i in range(4)]
+    height, width = dims[1], dims[2]
+    extra = [(-height) % stride, (-width) % stride]
+    if not all(isinstance(e, int) and e == 0 for e in extra):  # odd sizes: SAME rounds up
+        x = tf.pad(x, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]])
+    height, width = (height + stride - 1) // stride, (width + stride - 1) // stride
+    blocks = tf.reshape(x, [dims[0], height, stride, width, stride, dims[3]])
+    return tf.reshape(tf.slice(blocks, [0] * 6, [-1, -1, 1, -1, 1, -1]), [dims[0], height, width, dims[3]])
+
+
+def shift(x):
+    """`x` moved up and left by one pixel, zeros entering at the bottom and right (`factorized_reduce`).
+
+    A slice and a pad, whose gradient is a slice and a pad (`subsample`).
+    """
+    return tf.pad(tf.slice(x, [0, 1, 1, 0], [-1, -1, -1, -1]), [[0, 0], [0, 1], [0, 1], [0, 0]])
+
+
 def _same_padding_conv(x, kernel, stride, dilation=1):
     return tf.nn.conv2d(x, kernel, strides=stride, padding="SAME", dilations=dilation)
 
@@ -69,9 +93,9 @@ def _depthwise(x, kernel, stride, dilation=1):
         # zero padding d*(k-1)/2) is the undilated one on the even pixels: a
         # quarter of the work of a stride-1 pass subsampled afterwards.
         if dilation == stride:
-            return tf.nn.depthwise_conv2d(x[:, ::stride, ::stride, :], kernel, strides=[1, 1, 1, 1], padding="SAME")
+            return tf.nn.depthwise_conv2d(subsample(x, stride), kernel, strides=[1, 1, 1, 1], padding="SAME")
         y = tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=[dilation] * 2)
-        return y[:, ::stride, ::stride, :]
+        return subsample(y, stride)
     return tf.nn.depthwise_conv2d(
         x,
         kernel,
@@ -112,8 +136,7 @@ def factorized_reduce(x, weights, stride=2, activated=False):
     kernel_a, kernel_b = weights
     x = x if activated else tf.nn.relu(x)
     a = _same_padding_conv(x, kernel_a, stride)
-    shifted = tf.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-    b = _same_padding_conv(shifted, kernel_b, stride)
+    b = _same_padding_conv(shift(x), kernel_b, stride)
     return batch_norm(tf.concat([a, b], axis=-1))
 
 

@@ -24,6 +24,7 @@ and gradients.
 
 import tensorflow as tf
 
+from keras_parsec.search import ops
 from keras_parsec.space import BATCH_NORM_EPSILON, OPERATION_SPECS
 
 
@@ -126,7 +127,7 @@ class _Depthwise(_Primitive):
         if self.dilation == 1:
             return a, self.stride, "SAME", None
         if self.stride > 1:  # dilation == stride: the undilated kernel on the even pixels (ops._depthwise)
-            return a[:, :: self.stride, :: self.stride, :], 1, "SAME", None
+            return ops.subsample(a, self.stride), 1, "SAME", None
         pad = self.dilation * (self.size - 1) // 2
         height, width = tf.shape(a)[1], tf.shape(a)[2]
         extra_h, extra_w = (-(height + 2 * pad)) % self.dilation, (-(width + 2 * pad)) % self.dilation

@@ -398,3 +398,29 @@ def test_an_activated_input_gives_the_same_output(operation, stride):
 def test_activated_is_refused_for_operations_that_read_the_raw_input(operation, stride):
     with pytest.raises(ValueError, match="activated.*does not start with a ReLU"):
         ops.apply_operation(operation, inputs(), [], stride, activated=True)
+
+
+@pytest.mark.parametrize("size", [(6, 6), (7, 5)])
+def test_subsample_and_shift_equal_their_strided_slices_with_gradients_that_are_pads(size):
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, *size, 3)).astype("float32"))
+    cases = [
+        (lambda t: ops.subsample(t, 2), lambda t: t[:, ::2, ::2, :]),
+        (lambda t: ops.subsample(t, 3), lambda t: t[:, ::3, ::3, :]),
+        (ops.shift, lambda t: tf.pad(t[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])),
+    ]
+    for mine, strided in cases:
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3])])
+        def both(t, mine=mine, strided=strided):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(t)
+                a, b = mine(t), strided(t)
+            dy = tf.reshape(tf.range(tf.size(b), dtype=tf.float32), tf.shape(b))
+            return a, b, tape.gradient(a, t, output_gradients=dy), tape.gradient(b, t, output_gradients=dy)
+
+        a, b, da, db = both(x)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(da.numpy(), db.numpy())
+        assert a.shape[-1] == 3
+        graph = tf.function(lambda t, mine=mine: tf.gradients(mine(t), t)).get_concrete_function(x).graph
+        assert not {op.type for op in graph.get_operations()} & {"StridedSlice", "StridedSliceGrad"}
