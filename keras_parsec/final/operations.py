@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from keras_parsec.errors import invalid_argument, invalid_type, is_int
+from keras_parsec.final import subsampling
 from keras_parsec.space import (
     BATCH_NORM_EPSILON,
     OPERATION_SPECS,
@@ -189,8 +190,7 @@ class FactorizedReduce(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = ops.relu(inputs)
         # Shift by one pixel, padding the far edge, so both paths give ceil(n / 2).
-        shifted = ops.pad(x[:, 1:, 1:, :], [[0, 0], [0, 1], [0, 1], [0, 0]])
-        y = ops.concatenate([self.conv_a(x), self.conv_b(shifted)], axis=-1)
+        y = ops.concatenate([self.conv_a(x), self.conv_b(subsampling.shift(x))], axis=-1)
         return self.bn(y, training=training)
 
     def compute_output_shape(self, input_shape):
@@ -270,7 +270,7 @@ class DilConv(keras.layers.Layer):
 
     TensorFlow cannot combine a stride with a dilation. When they are equal
     (DARTS: 2 and 2) every tap lands on an even pixel, so the input is
-    subsampled with `[:, ::2, ::2]` and convolved without dilation: the same
+    subsampled (`x[:, ::2, ::2]`, `subsampling.subsample`) and convolved without dilation: the same
     centres and taps for a quarter of the work. Otherwise the depthwise
     convolution runs at stride 1 and its output is subsampled.
 
@@ -321,11 +321,11 @@ class DilConv(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = ops.relu(inputs)
         if self._subsample_first:
-            x = self.depthwise(x[:, :: self.strides, :: self.strides, :])
+            x = self.depthwise(subsampling.subsample(x, self.strides))
         else:
             x = self.depthwise(x)
             if self.strides > 1:
-                x = x[:, :: self.strides, :: self.strides, :]
+                x = subsampling.subsample(x, self.strides)
         return self.bn(self.pointwise(x), training=training)
 
     def compute_output_shape(self, input_shape):
