@@ -252,13 +252,12 @@ class SuperNet(base_supernet.BaseSuperNet):
             for accumulator, gradient in zip(self._accumulators, gradients):
                 if gradient is not None:
                     accumulator.assign_add(tf.cast(weight, gradient.dtype) * tf.convert_to_tensor(gradient))
-            return tf.constant(True)
+            return [
+                s if g is None else s + tf.cast(weight, tf.float32) * tf.cast(g, tf.float32)
+                for s, g in zip(prefix_sums, prefix_gradients)
+            ]
 
-        tf.cond(finite, add, lambda: tf.constant(False))
-        prefix_sums = tuple(
-            s if g is None else tf.where(finite, s + tf.cast(weight, tf.float32) * tf.cast(g, tf.float32), s)
-            for s, g in zip(prefix_sums, prefix_gradients)
-        )
+        prefix_sums = tuple(tf.cond(finite, add, lambda: [tf.identity(s) for s in prefix_sums]))
         totals = tf.concat([[loss, 1.0 - tf.cast(finite, tf.float32)], _correct_and_count(labels, logits)], axis=0)
         return totals, prefix_sums
 
