@@ -145,9 +145,9 @@ class Executor:
         self.traces["logits"] += 1
         return self.pass_logits(images, choices)
 
-    def pass_logits(self, images, choices):
-        """The logits of architecture `choices` on `images`, not to be differentiated, inside a `tf.function`."""
-        return self.pass_outputs(images, choices, differentiated=False)[0]
+    def pass_logits(self, images, choices, prefix=None):
+        """Logits of architecture `choices` on `images` (or their `prefix`), not differentiated, in a `tf.function`."""
+        return self.pass_outputs(images, choices, differentiated=False, prefix=prefix)[0]
 
     def pass_prefix(self, images):
         """`prefix_outputs` of `images`, inside a `tf.function`: what `pass_outputs(prefix=...)` reads."""

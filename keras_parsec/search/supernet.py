@@ -182,8 +182,7 @@ class SuperNet(train_passes.TrainPasses, base_supernet.BaseSuperNet):
 
     def _summed_log_likelihood(self, images, labels, choices, prefix=None):
         """log p(y | X, v, alpha) of this replica's share of a search batch (Algorithm 1, line 8)."""
-        logits = self.executor.pass_outputs(images, choices, differentiated=False, prefix=prefix)[0]
-        return -tf.reduce_sum(ops.cross_entropy(labels, logits))
+        return -tf.reduce_sum(ops.cross_entropy(labels, self.executor.pass_logits(images, choices, prefix)))
 
     def _summed_log_likelihoods(self, images, labels, choices, count):
         """`_summed_log_likelihood` of the first `count` architectures of `choices` [n, 2, N, 2]; 0 for the rest.
