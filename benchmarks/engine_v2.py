@@ -54,7 +54,8 @@ flags.DEFINE_bool(
     "compare_inlined",
     False,
     "Also engine v2 with its cells inlined in the train pass (SuperNet(inline_cells=True)): a faster step, "
-    "a longer build.",
+    "a longer build; with --compare_branches both calling and holding the operations (held and inlined, a "
+    "pass has no function boundary left but its switches).",
 )
 flags.DEFINE_list(
     "memory_batches", [], "On a GPU: batch sizes whose peak device memory gives the activation memory per example."
@@ -121,7 +122,10 @@ def main(argv):
         engines["recompute_held"] = engine_v2(operation_calls=False, saved_activations=False)
     elif FLAGS.compare_recompute:
         engines["recompute"] = engine_v2(saved_activations=False)
-    if FLAGS.compare_inlined:
+    if FLAGS.compare_inlined and FLAGS.compare_branches:
+        engines["inlined_calls"] = engine_v2(inline_cells=True, operation_calls=True)
+        engines["inlined_held"] = engine_v2(inline_cells=True, operation_calls=False)
+    elif FLAGS.compare_inlined:
         engines["inlined"] = engine_v2(inline_cells=True)
     if FLAGS.static_width:
         engines["compiled_static"] = engine_v2(open_width=False)
