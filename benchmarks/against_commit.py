@@ -99,7 +99,7 @@ def main(argv):
     steal = measure.steal_seconds() - steal
     print(
         f"{FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
-        f"batch {FLAGS.batch_size}, K={k}; {FLAGS.rounds} rounds; load {os.getloadavg()[0]:.2f}; "
+        f"batch {FLAGS.batch_size}, K={k}; {FLAGS.rounds} rounds; {measure.threads()}; load {os.getloadavg()[0]:.2f}; "
         f"CPU steal during the rounds {steal:.1f} s"
     )
     print(f"{'per sampled architecture':36s} {'wall s':>8s} {'/ fixed':>8s} {'rounds':>11s} {'CPU / fixed':>12s}")

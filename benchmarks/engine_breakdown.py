@@ -195,7 +195,7 @@ def main(argv):
     print(
         f"Search network: {FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
         f"batch {FLAGS.batch_size}, K={k}, engine {FLAGS.engine}, recompute={FLAGS.recompute}; "
-        f"{FLAGS.rounds} rounds in one process; load average {os.getloadavg()[0]:.2f}."
+        f"{FLAGS.rounds} rounds in one process; {measure.threads()}; load average {os.getloadavg()[0]:.2f}."
     )
     cases = compiled_pass_cases(net, x, y, pool) if FLAGS.engine == "compiled" else pass_cases(net, x, y, pool)
     seconds, _ = measure.interleaved(cases, FLAGS.rounds)

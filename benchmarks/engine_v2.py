@@ -140,7 +140,7 @@ def main(argv):
 
     print(
         f"{FLAGS.num_cells} cells, {FLAGS.filters} filters, {FLAGS.image_size}x{FLAGS.image_size}, "
-        f"batch {FLAGS.batch_size}, K={k}; load average {os.getloadavg()[0]:.2f}"
+        f"batch {FLAGS.batch_size}, K={k}; {measure.threads()}; load average {os.getloadavg()[0]:.2f}"
     )
     cases = {"fixed": lambda: [s() for s in fixed_steps]}
     cases.update({name: (lambda net=net: net.train_step(data)) for name, net in engines.items()})

@@ -69,6 +69,20 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def threads():
+    """TensorFlow's intra- and inter-op thread counts, a phrase for a benchmark's header ("default": one per core).
+
+    One intra-op thread makes both a fixed step and a search step faster on a
+    2-core machine (BENCHMARKS.md, "One intra-op thread"), so every timing says which it ran with.
+    """
+    import tensorflow as tf
+
+    # Set in code (tf.config.threading) or, read by TensorFlow when it starts, in the environment.
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or os.environ.get("TF_NUM_INTRAOP_THREADS")
+    inter = tf.config.threading.get_inter_op_parallelism_threads() or os.environ.get("TF_NUM_INTEROP_THREADS")
+    return f"TF threads intra-op {intra or 'default'}, inter-op {inter or 'default'}"
+
+
 def steal_seconds():
     """CPU time the hypervisor gave to other machines so far (Linux), in seconds; 0.0 where unknown.
 
